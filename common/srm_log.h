@@ -26,13 +26,12 @@ void srm_log_set_level(enum srm_log_level level);
 /* Parses "error", "warn", "notice", "info", "debug"; returns -EINVAL otherwise. */
 int srm_log_parse_level(const char *name, enum srm_log_level *ret_level);
 void srm_log_set_sink(srm_log_sink_cb *cb, void *data);
-void srm__log(enum srm_log_level level, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
+void srm__log(enum srm_log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
-#define SRM_LOG(level, ...)                                                                \
-    do {                                                                                   \
-        if ((int)(level) <= srm__log_level)                                                \
-            srm__log((level), __VA_ARGS__);                                                \
+#define SRM_LOG(level, ...)                                                                        \
+    do {                                                                                           \
+        if ((int)(level) <= srm__log_level)                                                        \
+            srm__log((level), __VA_ARGS__);                                                        \
     } while (0)
 
 #define srm_log_error(...)  SRM_LOG(SRM_LOG_ERROR, __VA_ARGS__)

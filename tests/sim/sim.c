@@ -1,0 +1,1392 @@
+/*
+ * The two-node simulator. See sim.h for what is modelled.
+ *
+ * The world (power, network sides, engines, critical services, Corosync views) changes
+ * through events on a priority queue ordered by (time, sequence). Each node's srmd is
+ * modelled by srmd_sync(): whenever something it could observe changed, it turns the
+ * difference between the world and what its state machine believes into events, steps the
+ * machine, carries out the effects, runs the ownership executor (srm_fsm_own_plan) and
+ * sends a report when its content changed. A paused srmd observes nothing until resumed;
+ * messages to it queue up, as CPG queues them.
+ */
+#include "sim.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "srm_error.h"
+
+enum ev_kind {
+    EV_DELIVER,   /* a report reaches a node */
+    EV_TICK,      /* keepalive interval */
+    EV_HBCHECK,   /* keepalive / initialization timeout check */
+    EV_MEMB,      /* the node's Corosync view catches up with the topology */
+    EV_PROCDOWN,  /* CPG: the peer's srmd process left the group */
+    EV_LEASE,     /* engines' lease runs out unless srmd renewed it */
+    EV_SVC_READY, /* critical services finished starting */
+    EV_CSCHECK,   /* critical service down delay */
+    EV_OPDONE,    /* an ownership operation finished */
+    EV_WAKE,      /* re-run srmd (fence delay, configuration propagation) */
+    EV_FALLBACK,  /* automatic fallback timer */
+};
+
+struct msg {
+    struct srm_fsm_report r;
+    uint64_t incarnation;
+    uint32_t seq;
+    uint64_t ack_inc; /* the receiver incarnation whose reports ack counts */
+    uint32_t ack;
+    bool restarting;
+};
+
+/* What srmd reads from Corosync, in delivery order (CPG's virtual synchrony). */
+enum inbox_kind { IN_MSG, IN_MEMB, IN_PROCDOWN };
+struct inbox_item {
+    enum inbox_kind kind;
+    struct msg msg;    /* IN_MSG */
+    bool memb_peer;    /* IN_MEMB */
+    bool memb_quorate; /* IN_MEMB */
+    bool reformed;     /* IN_MEMB: a new ring formed (every ring change is one) */
+};
+
+struct ev {
+    int64_t at;
+    uint64_t seq;
+    enum ev_kind kind;
+    int node;
+    uint64_t gen;
+    struct msg msg;
+};
+
+enum svc_state { SVC_STOPPED, SVC_STARTING, SVC_RUNNING, SVC_FAILED };
+enum hb_state { HB_UNKNOWN, HB_VISIBLE, HB_LOST };
+
+struct node {
+    int id;
+    char name[4];
+    bool powered;
+    bool running; /* srmd process exists */
+    bool paused;  /* SIGSTOP */
+    uint64_t incarnation;
+    struct srm_fsm fsm;
+
+    struct {
+        bool present;
+        bool corrupt;
+        enum srm_fsm_state state;
+        enum srm_fsm_reason reason;
+        uint32_t epoch;
+    } disk;
+
+    /* engines */
+    unsigned actual;
+    uint64_t lease_gen; /* bumped when srmd renews the lease: cancels a pending expiry */
+    bool crashed;       /* srmd went away without announcing it */
+    bool lease_pending; /* restarted after a crash: renew only after a handshake */
+
+    /* critical services and datastore */
+    enum svc_state svc;
+    uint64_t svc_gen;
+    bool broken;
+    int64_t broken_since;
+    bool startfail;
+    bool db_failed;
+    bool takeover_fail;
+    bool takeback_fail;
+
+    /* this node's Corosync view */
+    bool memb_peer;
+    bool memb_quorate;
+    /* the same, as srmd has read it so far */
+    bool s_memb_peer;
+    int64_t s_memb_peer_since; /* when the peer's node (re)joined */
+    bool s_quorate;
+    int64_t s_quorate_since;
+
+    /* srmd: heartbeat */
+    enum hb_state hb;
+    int64_t last_heard;
+    int64_t started_at;
+    uint64_t peer_inc;
+    bool peer_restarting;
+    int64_t lost_at;
+    enum srm_fsm_loss lost_kind;
+    uint64_t hb_gen;
+    uint64_t tick_gen;
+
+    /* srmd: reports */
+    uint32_t tx_seq;
+    uint32_t rx_seq;
+    uint32_t peer_ack;
+    uint32_t wants_seq;
+    unsigned last_wants;
+    bool sent_any;
+    bool need_ack; /* the peer's report changed: acknowledge it at once */
+    struct srm_fsm_report last_sent;
+    struct srm_fsm_report last_rcvd;
+    struct inbox_item *inbox;
+    size_t ninbox, capinbox;
+
+    /* srmd: ownership executor */
+    bool op_busy;
+    unsigned op_release;
+    unsigned op_acquire;
+    uint64_t op_gen;
+
+    /* srmd: automatic fallback */
+    bool fb_armed;
+    uint64_t fb_gen;
+
+    bool syncing;
+    bool resync;
+};
+
+struct sim {
+    struct sim_params p;
+    uint64_t rng;
+    int64_t now;
+    uint64_t seq;
+    struct ev *heap;
+    size_t n, cap;
+    struct node nodes[SIM_NODES];
+    int side[SIM_NODES];
+    uint64_t topo_gen; /* counts topology changes */
+    struct ring {
+        int64_t at;     /* when it forms */
+        bool cancelled; /* a further change came before it formed */
+        bool peer;      /* the two nodes are in it together */
+        bool quorate[SIM_NODES];
+    } * rings;
+    size_t nrings, caprings;
+    bool ha;
+    int64_t spike_until;
+    int64_t spike_ms;
+    int64_t last_deliver[SIM_NODES]; /* keeps CPG order per direction */
+    FILE *timeline;
+    FILE *trace;
+    bool violated;
+    char violation[512];
+    struct sim_stats stats;
+};
+
+/* ---- parameters ------------------------------------------------------------------- */
+
+void sim_params_default(struct sim_params *p)
+{
+    *p = (struct sim_params){
+        .keepalive_interval = 15000,
+        .keepalive_timeout = 60000,
+        .init_timeout = 120000,
+        .cs_down_delay = 90000,
+        .auto_fallback = false,
+        .auto_fallback_delay = 30 * 60000,
+        .detect = 2200,
+        .merge = 1400,
+        .procdown = 5,
+        .net_delay = 1,
+        .net_jitter = 2,
+        .lease = 5000,
+        .fence_node = 500,
+        .fence_process = 6000,
+        .svc_start = 2000,
+        .release_time = 100,
+        .acquire_time = 50,
+        .ha_propagation = 300,
+        .others = 2,
+    };
+}
+
+int sim_parse_duration(const char *s, int64_t *ret_ms)
+{
+    char *end;
+    double v = strtod(s, &end);
+    double mult = 1;
+
+    if (end == s || v < 0)
+        return -EINVAL;
+    if (strcmp(end, "") == 0 || strcmp(end, "ms") == 0)
+        mult = 1;
+    else if (strcmp(end, "s") == 0)
+        mult = 1000;
+    else if (strcmp(end, "m") == 0 || strcmp(end, "min") == 0)
+        mult = 60000;
+    else if (strcmp(end, "h") == 0)
+        mult = 3600000;
+    else
+        return -EINVAL;
+    *ret_ms = (int64_t)(v * mult + 0.5);
+    return 0;
+}
+
+int sim_params_set(struct sim_params *p, const char *name, const char *value)
+{
+    static const struct {
+        const char *name;
+        size_t off;
+    } durations[] = {
+#define D(f) {#f, offsetof(struct sim_params, f)}
+        D(keepalive_interval),
+        D(keepalive_timeout),
+        D(init_timeout),
+        D(cs_down_delay),
+        D(auto_fallback_delay),
+        D(detect),
+        D(merge),
+        D(procdown),
+        D(net_delay),
+        D(net_jitter),
+        D(lease),
+        D(fence_node),
+        D(fence_process),
+        D(svc_start),
+        D(release_time),
+        D(acquire_time),
+        D(ha_propagation),
+#undef D
+    };
+
+    if (strcmp(name, "auto_fallback") == 0) {
+        if (strcmp(value, "true") == 0 || strcmp(value, "on") == 0)
+            p->auto_fallback = true;
+        else if (strcmp(value, "false") == 0 || strcmp(value, "off") == 0)
+            p->auto_fallback = false;
+        else
+            return -EINVAL;
+        return 0;
+    }
+    if (strcmp(name, "others") == 0) {
+        char *end;
+        long v = strtol(value, &end, 10);
+        if (*end || v < 0 || v > 100)
+            return -EINVAL;
+        p->others = (int)v;
+        return 0;
+    }
+    for (size_t i = 0; i < sizeof(durations) / sizeof(durations[0]); i++) {
+        if (strcmp(name, durations[i].name) == 0)
+            return sim_parse_duration(value, (int64_t *)((char *)p + durations[i].off));
+    }
+    return -EINVAL;
+}
+
+/* ---- utilities ---------------------------------------------------------------------- */
+
+uint64_t sim_rand(struct sim *sim)
+{
+    /* splitmix64: small, good enough, and the same everywhere */
+    uint64_t z = (sim->rng += 0x9e3779b97f4a7c15ull);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    return z ^ (z >> 31);
+}
+
+static void fmt_time(int64_t ms, char *buf, size_t size)
+{
+    int64_t s = ms / 1000;
+    snprintf(buf, size, "%02" PRId64 ":%02" PRId64 ":%02" PRId64 ".%03" PRId64, s / 3600,
+             (s / 60) % 60, s % 60, ms % 1000);
+}
+
+static void out(struct sim *sim, FILE *f, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void out(struct sim *sim, FILE *f, const char *fmt, ...)
+{
+    char t[32];
+    va_list ap;
+
+    if (!f)
+        return;
+    fmt_time(sim->now, t, sizeof(t));
+    fprintf(f, "[%s] ", t);
+    va_start(ap, fmt);
+    vfprintf(f, fmt, ap);
+    va_end(ap);
+    fputc('\n', f);
+}
+
+static void violate(struct sim *sim, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void violate(struct sim *sim, const char *fmt, ...)
+{
+    char t[32];
+    va_list ap;
+    int off;
+
+    if (sim->violated)
+        return;
+    sim->violated = true;
+    fmt_time(sim->now, t, sizeof(t));
+    off = snprintf(sim->violation, sizeof(sim->violation), "at %s: ", t);
+    va_start(ap, fmt);
+    vsnprintf(sim->violation + off, sizeof(sim->violation) - (size_t)off, fmt, ap);
+    va_end(ap);
+    out(sim, sim->timeline, "VIOLATION %s", sim->violation);
+}
+
+/* ---- event queue -------------------------------------------------------------------- */
+
+static bool ev_before(const struct ev *a, const struct ev *b)
+{
+    return a->at < b->at || (a->at == b->at && a->seq < b->seq);
+}
+
+static void push(struct sim *sim, int64_t at, enum ev_kind kind, int node, uint64_t gen,
+                 const struct msg *msg)
+{
+    if (sim->n == sim->cap) {
+        sim->cap = sim->cap ? sim->cap * 2 : 256;
+        sim->heap = realloc(sim->heap, sim->cap * sizeof(*sim->heap));
+        if (!sim->heap)
+            abort();
+    }
+    struct ev e = {.at = at, .seq = sim->seq++, .kind = kind, .node = node, .gen = gen};
+    if (msg)
+        e.msg = *msg;
+    size_t i = sim->n++;
+    while (i > 0) {
+        size_t parent = (i - 1) / 2;
+        if (!ev_before(&e, &sim->heap[parent]))
+            break;
+        sim->heap[i] = sim->heap[parent];
+        i = parent;
+    }
+    sim->heap[i] = e;
+}
+
+static struct ev pop(struct sim *sim)
+{
+    struct ev top = sim->heap[0];
+    struct ev last = sim->heap[--sim->n];
+    size_t i = 0;
+
+    for (;;) {
+        size_t l = 2 * i + 1, r = l + 1, m = i;
+        const struct ev *best = &last;
+        if (l < sim->n && ev_before(&sim->heap[l], best)) {
+            m = l;
+            best = &sim->heap[l];
+        }
+        if (r < sim->n && ev_before(&sim->heap[r], best))
+            m = r;
+        if (m == i)
+            break;
+        sim->heap[i] = sim->heap[m];
+        i = m;
+    }
+    if (sim->n)
+        sim->heap[i] = last;
+    return top;
+}
+
+/* ---- topology ----------------------------------------------------------------------- */
+
+static struct node *peer_of(struct sim *sim, struct node *n)
+{
+    return &sim->nodes[1 - n->id];
+}
+
+static bool connected(const struct sim *sim)
+{
+    return sim->nodes[0].powered && sim->nodes[1].powered && sim->side[0] == sim->side[1];
+}
+
+static bool quorate_now(const struct sim *sim, int i)
+{
+    int votes = 0, total = SIM_NODES + sim->p.others;
+
+    if (!sim->nodes[i].powered)
+        return false;
+    for (int j = 0; j < SIM_NODES; j++)
+        if (sim->nodes[j].powered && sim->side[j] == sim->side[i])
+            votes++;
+    if (sim->side[i] == 0)
+        votes += sim->p.others;
+    return 2 * votes > total;
+}
+
+static bool active(const struct node *n)
+{
+    return n->powered && n->running && !n->paused;
+}
+
+/* Both srmds run and the network joins them. */
+static bool can_talk(const struct sim *sim)
+{
+    return connected(sim) && active(&sim->nodes[0]) && active(&sim->nodes[1]);
+}
+
+/*
+ * A topology change makes Corosync form a new ring: after the detection delay when a node
+ * loses members or quorum, after the merge delay when it only gains. Every node sees the
+ * new ring at about the same moment (within 50 ms); a further change before then replaces
+ * the pending ring formation.
+ */
+static void topology_changed(struct sim *sim)
+{
+    bool loss = false;
+
+    sim->topo_gen++;
+    /* Rings still gathering are replaced; one that formed stays formed. */
+    for (size_t r = 0; r < sim->nrings; r++)
+        if (sim->rings[r].at > sim->now)
+            sim->rings[r].cancelled = true;
+    for (int i = 0; i < SIM_NODES; i++) {
+        struct node *n = &sim->nodes[i];
+        if (!n->powered)
+            continue;
+        if ((n->memb_peer && !connected(sim)) || (n->memb_quorate && !quorate_now(sim, i)))
+            loss = true;
+    }
+    if (sim->nrings == sim->caprings) {
+        sim->caprings = sim->caprings ? sim->caprings * 2 : 16;
+        sim->rings = realloc(sim->rings, sim->caprings * sizeof(*sim->rings));
+        if (!sim->rings)
+            abort();
+    }
+    struct ring *ring = &sim->rings[sim->nrings];
+    ring->at = sim->now + (loss ? sim->p.detect : sim->p.merge);
+    ring->cancelled = false;
+    ring->peer = connected(sim);
+    for (int i = 0; i < SIM_NODES; i++)
+        ring->quorate[i] = quorate_now(sim, i);
+    for (int i = 0; i < SIM_NODES; i++)
+        if (sim->nodes[i].powered)
+            push(sim, ring->at + (int64_t)(sim_rand(sim) % 51), EV_MEMB, i, sim->nrings, NULL);
+    sim->nrings++;
+}
+
+/* ---- srmd model ------------------------------------------------------------------------ */
+
+static void srmd_sync(struct sim *sim, struct node *n);
+
+static void enqueue(struct node *n, const struct inbox_item *item)
+{
+    if (n->ninbox == n->capinbox) {
+        n->capinbox = n->capinbox ? n->capinbox * 2 : 16;
+        n->inbox = realloc(n->inbox, n->capinbox * sizeof(*n->inbox));
+        if (!n->inbox)
+            abort();
+    }
+    n->inbox[n->ninbox++] = *item;
+}
+
+static void print_step(struct sim *sim, struct node *n, enum srm_fsm_event_type type,
+                       const struct srm_fsm_step *st)
+{
+    if (st->from == st->to && st->from_reason == st->to_reason)
+        return;
+    sim->stats.transitions++;
+    out(sim, sim->timeline, "%s  %s / %s  ->  %s / %s   [%s: %s]", n->name,
+        srm_fsm_state_name(st->from), srm_fsm_reason_name(st->from_reason),
+        srm_fsm_state_name(st->to), srm_fsm_reason_name(st->to_reason), srm_fsm_event_name(type),
+        st->why);
+}
+
+static void start_services(struct sim *sim, struct node *n)
+{
+    if (n->svc == SVC_RUNNING || n->svc == SVC_STARTING)
+        return;
+    n->svc = SVC_STARTING;
+    push(sim, sim->now + sim->p.svc_start, EV_SVC_READY, n->id, ++n->svc_gen, NULL);
+}
+
+static void stop_serving(struct node *n)
+{
+    n->actual = 0;
+    n->op_busy = false;
+    n->op_gen++;
+}
+
+static void apply_effects(struct sim *sim, struct node *n, uint32_t effects)
+{
+    if (effects & SRM_FSM_EFFECT(PERSIST)) {
+        n->disk.present = true;
+        n->disk.corrupt = false;
+        n->disk.state = n->fsm.state;
+        n->disk.reason = n->fsm.reason;
+        n->disk.epoch = n->fsm.epoch;
+    }
+    if (effects & SRM_FSM_EFFECT(STOP_SERVICES)) {
+        n->svc = SVC_STOPPED;
+        n->svc_gen++;
+        stop_serving(n); /* engines stop with their services */
+    }
+    if (effects & SRM_FSM_EFFECT(START_SERVICES))
+        start_services(sim, n);
+    n->resync = true;
+}
+
+/* Feeds one event; returns the step's result. */
+static int step(struct sim *sim, struct node *n, const struct srm_fsm_event *ev)
+{
+    struct srm_fsm_step st;
+    int r = srm_fsm_step(&n->fsm, ev, &st);
+
+    if (r == 0) {
+        print_step(sim, n, ev->type, &st);
+        apply_effects(sim, n, st.effects);
+    } else if (r == SRM_EREFUSED) {
+        sim->stats.refusals++;
+        if (sim->trace)
+            out(sim, sim->trace, "%s refused %s in %s: %s", n->name, srm_fsm_event_name(ev->type),
+                srm_fsm_state_name(n->fsm.state), st.why);
+    }
+    return r;
+}
+
+static int step_simple(struct sim *sim, struct node *n, enum srm_fsm_event_type type)
+{
+    struct srm_fsm_event ev = {.type = type};
+    return step(sim, n, &ev);
+}
+
+static unsigned claimed(const struct node *n)
+{
+    return n->actual | (n->op_busy ? n->op_acquire : 0);
+}
+
+static void send_report(struct sim *sim, struct node *n, bool restarting)
+{
+    struct node *p = peer_of(sim, n);
+    struct msg m;
+
+    srm_fsm_report(&n->fsm, claimed(n), &m.r);
+    m.incarnation = n->incarnation;
+    m.seq = ++n->tx_seq;
+    m.ack_inc = n->peer_inc;
+    m.ack = n->rx_seq;
+    m.restarting = restarting;
+    if (!n->sent_any || m.r.wants != n->last_wants)
+        n->wants_seq = m.seq;
+    n->last_wants = m.r.wants;
+    n->last_sent = m.r;
+    n->sent_any = true;
+    sim->stats.messages++;
+    if (!connected(sim) || !n->memb_peer)
+        return; /* CPG delivers only within the membership */
+    int64_t d = sim->p.net_delay;
+    if (sim->p.net_jitter > 0)
+        d += (int64_t)(sim_rand(sim) % (uint64_t)(sim->p.net_jitter + 1));
+    if (sim->now < sim->spike_until)
+        d += sim->spike_ms;
+    int64_t at = sim->now + d;
+    if (at < sim->last_deliver[p->id])
+        at = sim->last_deliver[p->id];
+    sim->last_deliver[p->id] = at;
+    push(sim, at, EV_DELIVER, p->id, 0, &m);
+}
+
+static bool report_equal(const struct srm_fsm_report *a, const struct srm_fsm_report *b)
+{
+    return a->state == b->state && a->reason == b->reason && a->serves == b->serves &&
+           a->wants == b->wants && a->cs_up == b->cs_up && a->db_ok == b->db_ok &&
+           a->ha_enabled == b->ha_enabled && a->recovering == b->recovering &&
+           a->epoch == b->epoch && a->phase == b->phase;
+}
+
+static void maybe_send(struct sim *sim, struct node *n)
+{
+    struct srm_fsm_report r;
+
+    srm_fsm_report(&n->fsm, claimed(n), &r);
+    if (!n->sent_any || n->need_ack || !report_equal(&r, &n->last_sent))
+        send_report(sim, n, false);
+    n->need_ack = false;
+}
+
+static int64_t fence_delay(const struct sim *sim, enum srm_fsm_loss kind)
+{
+    switch (kind) {
+    case SRM_FSM_LOSS_NODE:
+        return sim->p.fence_node;
+    case SRM_FSM_LOSS_PROCESS:
+        return sim->p.fence_process;
+    default:
+        return 0;
+    }
+}
+
+/*
+ * Whether this node may take over users of a peer it cannot see. Besides the delay that
+ * goes with how the peer was lost, a peer node that is in the membership but silent
+ * (rejoined while its srmd is paused or hung) gets the process fence from when it joined:
+ * by then its engines' lease has run out; and quorum must have been held for the node
+ * fence.
+ */
+static bool fence_elapsed(const struct sim *sim, const struct node *n)
+{
+    if (n->hb != HB_LOST)
+        return false;
+    if (sim->now - n->lost_at < fence_delay(sim, n->lost_kind))
+        return false;
+    if (n->s_memb_peer && sim->now - n->s_memb_peer_since < sim->p.fence_process)
+        return false;
+    /* Quorum just gained: the ring that gave it may have left the peer out a moment ago;
+     * give the peer's side the node fence to notice it lost quorum. */
+    if (sim->now - n->s_quorate_since < sim->p.fence_node)
+        return false;
+    return true;
+}
+
+static void peer_lost(struct sim *sim, struct node *n, enum srm_fsm_loss kind)
+{
+    struct srm_fsm_event ev = {.type = SRM_FSM_EVENT_PEER_LOST, .u.loss = kind};
+
+    n->hb = HB_LOST;
+    n->lost_at = sim->now;
+    n->lost_kind = kind;
+    n->peer_restarting = false;
+    out(sim, sim->trace, "%s lost its peer (%s)", n->name, srm_fsm_loss_name(kind));
+    step(sim, n, &ev);
+    push(sim, sim->now + fence_delay(sim, kind), EV_WAKE, n->id, 0, NULL);
+}
+
+static void handle_report(struct sim *sim, struct node *n, const struct msg *m)
+{
+    struct srm_fsm_event ev = {.type = SRM_FSM_EVENT_PEER_KEEPALIVE, .u.peer = m->r};
+
+    if (n->hb == HB_LOST || (n->peer_inc != 0 && n->peer_inc != m->incarnation))
+        ev.type = SRM_FSM_EVENT_PEER_BACK;
+    if (n->peer_inc != m->incarnation)
+        n->peer_restarting = false;
+    if (m->restarting)
+        n->peer_restarting = true;
+    if (n->peer_inc != m->incarnation || !report_equal(&m->r, &n->last_rcvd))
+        n->need_ack = true;
+    n->last_rcvd = m->r;
+    n->peer_inc = m->incarnation;
+    n->rx_seq = m->seq;
+    /* An acknowledgement of another incarnation's reports acknowledges nothing. */
+    n->peer_ack = m->ack_inc == n->incarnation ? m->ack : 0;
+    n->hb = HB_VISIBLE;
+    n->last_heard = sim->now;
+    push(sim, sim->now + sim->p.keepalive_timeout, EV_HBCHECK, n->id, ++n->hb_gen, NULL);
+    step(sim, n, &ev);
+}
+
+static void check_timeouts(struct sim *sim, struct node *n)
+{
+    if (n->hb == HB_VISIBLE && sim->now - n->last_heard >= sim->p.keepalive_timeout)
+        peer_lost(sim, n, SRM_FSM_LOSS_TIMEOUT);
+    else if (n->hb == HB_UNKNOWN && sim->now - n->started_at >= sim->p.init_timeout)
+        peer_lost(sim, n, SRM_FSM_LOSS_TIMEOUT);
+}
+
+static void cs_sync(struct sim *sim, struct node *n)
+{
+    enum srm_fsm_cs cs = n->fsm.cs;
+
+    if (n->svc == SVC_RUNNING && !n->broken && cs != SRM_FSM_CS_UP)
+        step_simple(sim, n, SRM_FSM_EVENT_CS_UP);
+    else if (n->svc == SVC_RUNNING && n->broken &&
+             sim->now - n->broken_since >= sim->p.cs_down_delay && cs != SRM_FSM_CS_DOWN)
+        step_simple(sim, n, SRM_FSM_EVENT_CS_DOWN);
+    else if (n->svc == SVC_FAILED && cs != SRM_FSM_CS_DOWN)
+        step_simple(sim, n, SRM_FSM_EVENT_CS_START_FAILED);
+}
+
+static void reconcile(struct sim *sim, struct node *n)
+{
+    struct node *p = peer_of(sim, n);
+    struct srm_fsm_own_plan plan;
+    bool fresh = n->peer_ack >= n->wants_seq;
+
+    if (n->op_busy)
+        return;
+    srm_fsm_own_plan(&n->fsm, n->actual, fence_elapsed(sim, n), fresh, &plan);
+    if (plan.release) {
+        n->op_busy = true;
+        n->op_release = plan.release;
+        n->op_acquire = 0;
+        push(sim, sim->now + sim->p.release_time, EV_OPDONE, n->id, ++n->op_gen, NULL);
+        out(sim, sim->trace, "%s releases %u", n->name, plan.release);
+        return;
+    }
+    if (plan.acquire) {
+        enum srm_fsm_state st = n->fsm.state;
+        if (n->takeover_fail &&
+            (st == SRM_FSM_STATE_TAKING_OVER || st == SRM_FSM_STATE_BACKUP_ACTIVATED)) {
+            n->takeover_fail = false;
+            step_simple(sim, n, SRM_FSM_EVENT_TAKEOVER_FAILED);
+            return;
+        }
+        if (n->takeback_fail && st == SRM_FSM_STATE_TAKING_BACK) {
+            n->takeback_fail = false;
+            step_simple(sim, n, SRM_FSM_EVENT_TAKEBACK_FAILED);
+            return;
+        }
+        if (n->fsm.peer_status != SRM_FSM_PEER_VISIBLE) {
+            sim->stats.takeovers++;
+            /* Quorum is what Corosync's current membership says on this node: within the
+             * detection window after a cut, the old membership (quorate) still stands. */
+            if (!n->memb_quorate)
+                violate(sim, "%s takes over partitions %u of a peer it cannot see without quorum",
+                        n->name, plan.acquire);
+        }
+        (void)p;
+        n->op_busy = true;
+        n->op_release = 0;
+        n->op_acquire = plan.acquire;
+        push(sim, sim->now + sim->p.acquire_time, EV_OPDONE, n->id, ++n->op_gen, NULL);
+        out(sim, sim->trace, "%s acquires %u (peer %s)", n->name, plan.acquire,
+            n->fsm.peer_status == SRM_FSM_PEER_VISIBLE ? "in sight" : "out of sight");
+        return;
+    }
+    if (plan.complete != SRM_FSM_EVENT_MAX)
+        step_simple(sim, n, plan.complete);
+}
+
+static void fallback_sync(struct sim *sim, struct node *n)
+{
+    bool eligible = sim->p.auto_fallback && srm_fsm_fallback_eligible(&n->fsm);
+
+    if (eligible && !n->fb_armed) {
+        n->fb_armed = true;
+        push(sim, sim->now + sim->p.auto_fallback_delay, EV_FALLBACK, n->id, ++n->fb_gen, NULL);
+    } else if (!eligible && n->fb_armed) {
+        n->fb_armed = false;
+        n->fb_gen++;
+    }
+}
+
+static void srmd_sync(struct sim *sim, struct node *n)
+{
+    if (!active(n))
+        return;
+    if (n->syncing) {
+        n->resync = true;
+        return;
+    }
+    n->syncing = true;
+    for (int rounds = 0; rounds < 64; rounds++) {
+        n->resync = false;
+        for (size_t i = 0; i < n->ninbox; i++) {
+            const struct inbox_item *it = &n->inbox[i];
+            if (it->kind == IN_MSG) {
+                handle_report(sim, n, &it->msg);
+            } else if (it->kind == IN_PROCDOWN) {
+                /* CPG names the process that left: a restarted peer's old process leaving
+                 * says nothing about the new one. */
+                if (n->hb == HB_VISIBLE && !n->peer_restarting &&
+                    it->msg.incarnation == n->peer_inc)
+                    peer_lost(sim, n, SRM_FSM_LOSS_PROCESS);
+            } else {
+                if (it->memb_peer && (!n->s_memb_peer || it->reformed)) {
+                    /* The peer joined, or the ring re-formed around it (its srmd may have
+                     * restarted meanwhile): tell it where we stand, and count its silence
+                     * from now. */
+                    n->s_memb_peer_since = sim->now;
+                    n->need_ack = true;
+                }
+                n->s_memb_peer = it->memb_peer;
+                if (!n->s_quorate && it->memb_quorate)
+                    n->s_quorate_since = sim->now;
+                n->s_quorate = it->memb_quorate;
+                if (n->fsm.quorate != n->s_quorate)
+                    step_simple(sim, n,
+                                n->s_quorate ? SRM_FSM_EVENT_QUORUM_REGAINED
+                                             : SRM_FSM_EVENT_QUORUM_LOST);
+                if (n->hb == HB_VISIBLE && !n->s_memb_peer)
+                    peer_lost(sim, n, SRM_FSM_LOSS_NODE);
+            }
+        }
+        n->ninbox = 0;
+        check_timeouts(sim, n);
+        if (n->fsm.ha_enabled != sim->ha)
+            step_simple(sim, n, sim->ha ? SRM_FSM_EVENT_HA_ENABLED : SRM_FSM_EVENT_HA_DISABLED);
+        if (n->fsm.db_ok == n->db_failed)
+            step_simple(sim, n,
+                        n->db_failed ? SRM_FSM_EVENT_DB_FAILED : SRM_FSM_EVENT_DB_RECOVERED);
+        cs_sync(sim, n);
+        if (n->lease_pending && n->hb == HB_VISIBLE && n->peer_ack >= 1 &&
+            !((n->fsm.peer.serves | n->fsm.peer.wants) & SRM_FSM_PART_PEER)) {
+            n->lease_pending = false;
+            n->lease_gen++;
+        }
+        maybe_send(sim, n);
+        reconcile(sim, n);
+        fallback_sync(sim, n);
+        maybe_send(sim, n);
+        if (!n->resync)
+            break;
+    }
+    n->syncing = false;
+}
+
+static void srmd_start(struct sim *sim, struct node *n)
+{
+    struct srm_fsm_event ev = {.type = SRM_FSM_EVENT_START};
+
+    n->running = true;
+    n->paused = false;
+    n->incarnation = sim_rand(sim) | 1;
+    n->started_at = sim->now;
+    n->hb = HB_UNKNOWN;
+    n->peer_inc = 0;
+    n->peer_restarting = false;
+    n->ninbox = 0;
+    n->s_memb_peer = n->memb_peer;
+    n->s_memb_peer_since = sim->now;
+    n->s_quorate = n->memb_quorate;
+    n->s_quorate_since = sim->now;
+    n->tx_seq = n->rx_seq = n->peer_ack = n->wants_seq = 0;
+    n->sent_any = false;
+    n->need_ack = false;
+    n->op_busy = false;
+    n->op_gen++;
+    n->fb_armed = false;
+    n->fb_gen++;
+    /* After an announced restart the peer did not start a fence: renew the engines' lease
+     * at once. After a crash the peer may be about to take over: let the lease run until
+     * the peer has heard this incarnation and shows no claim on its users. */
+    if (n->crashed)
+        n->lease_pending = true;
+    else
+        n->lease_gen++;
+    n->crashed = false;
+
+    srm_fsm_init(&n->fsm);
+    if (!n->disk.present)
+        ev.u.start.kind = SRM_FSM_START_FRESH;
+    else if (n->disk.corrupt)
+        ev.u.start.kind = SRM_FSM_START_CORRUPT;
+    else {
+        ev.u.start.kind = SRM_FSM_START_RESUME;
+        ev.u.start.state = n->disk.state;
+        ev.u.start.reason = n->disk.reason;
+        ev.u.start.epoch = n->disk.epoch;
+    }
+    ev.u.start.ha_enabled = sim->ha;
+    ev.u.start.quorate = n->s_quorate;
+    ev.u.start.db_ok = !n->db_failed;
+    ev.u.start.cs = n->svc == SVC_RUNNING && !n->broken ? SRM_FSM_CS_UP
+                    : n->svc == SVC_STOPPED             ? SRM_FSM_CS_STOPPED
+                                                        : SRM_FSM_CS_PENDING;
+    out(sim, sim->timeline, "%s  srmd starts (%s)", n->name,
+        ev.u.start.kind == SRM_FSM_START_FRESH     ? "fresh"
+        : ev.u.start.kind == SRM_FSM_START_CORRUPT ? "persisted state unreadable"
+                                                   : srm_fsm_state_name(n->disk.state));
+    step(sim, n, &ev);
+    push(sim, sim->now, EV_TICK, n->id, ++n->tick_gen, NULL);
+    push(sim, sim->now + sim->p.init_timeout, EV_HBCHECK, n->id, ++n->hb_gen, NULL);
+    srmd_sync(sim, n);
+}
+
+static void srmd_stop(struct sim *sim, struct node *n, bool announce)
+{
+    struct node *p = peer_of(sim, n);
+    int64_t lease = sim->p.lease;
+
+    if (!n->running)
+        return;
+    if (announce && !n->paused) {
+        send_report(sim, n, true);
+        /* An announced restart extends the engines' lease up to just before the peer's
+         * keepalive timeout, so users stay served while srmd comes back. */
+        lease = sim->p.keepalive_timeout > 6000 ? sim->p.keepalive_timeout - 5000 : lease;
+    }
+    n->running = false;
+    n->paused = false;
+    n->op_busy = false;
+    n->op_gen++;
+    if (!announce)
+        n->crashed = true;
+    push(sim, sim->now + lease, EV_LEASE, n->id, ++n->lease_gen, NULL);
+    if (connected(sim) && p->running) {
+        struct msg gone = {.incarnation = n->incarnation};
+        push(sim, sim->now + sim->p.procdown, EV_PROCDOWN, p->id, 0, &gone);
+    }
+}
+
+/* ---- invariants ----------------------------------------------------------------------- */
+
+static void check_invariants(struct sim *sim)
+{
+    const struct node *a = &sim->nodes[0], *b = &sim->nodes[1];
+    bool a_users = (a->actual & SRM_FSM_PART_OWN) && (b->actual & SRM_FSM_PART_PEER);
+    bool b_users = (a->actual & SRM_FSM_PART_PEER) && (b->actual & SRM_FSM_PART_OWN);
+
+    if (a_users || b_users)
+        violate(sim, "%s's users are served by both nodes%s (n1 %s/%s, n2 %s/%s)",
+                a_users ? "n1" : "n2", can_talk(sim) ? " while they can talk" : "",
+                srm_fsm_state_name(a->fsm.state), srm_fsm_reason_name(a->fsm.reason),
+                srm_fsm_state_name(b->fsm.state), srm_fsm_reason_name(b->fsm.reason));
+}
+
+/* ---- event dispatch --------------------------------------------------------------------- */
+
+static void dispatch(struct sim *sim, const struct ev *e)
+{
+    struct node *n = &sim->nodes[e->node];
+
+    switch (e->kind) {
+    case EV_DELIVER:
+        if (!connected(sim) || !n->memb_peer || !n->running)
+            break; /* lost with the membership, or nobody listens */
+        enqueue(n, &(struct inbox_item){.kind = IN_MSG, .msg = e->msg});
+        srmd_sync(sim, n);
+        break;
+    case EV_TICK:
+        if (e->gen != n->tick_gen || !n->running)
+            break;
+        if (active(n))
+            send_report(sim, n, false);
+        push(sim, sim->now + sim->p.keepalive_interval, EV_TICK, n->id, n->tick_gen, NULL);
+        break;
+    case EV_HBCHECK:
+        if (e->gen == n->hb_gen)
+            srmd_sync(sim, n);
+        break;
+    case EV_MEMB: {
+        const struct ring *ring = &sim->rings[e->gen];
+        if (!n->powered || ring->cancelled)
+            break; /* replaced by a later change before it formed */
+        n->memb_peer = ring->peer;
+        n->memb_quorate = ring->quorate[n->id];
+        if (n->running)
+            enqueue(n, &(struct inbox_item){.kind = IN_MEMB,
+                                            .memb_peer = n->memb_peer,
+                                            .memb_quorate = n->memb_quorate,
+                                            .reformed = true});
+        /* The engines fence themselves, whatever srmd is doing: libsrm follows the node's
+         * quorum and stops serving when the node is cut off from its peer without it. */
+        if (!n->memb_quorate && !n->memb_peer && n->actual) {
+            out(sim, sim->trace, "%s engines: quorum and peer lost: stop serving", n->name);
+            stop_serving(n);
+        }
+        push(sim, sim->now + sim->p.fence_process, EV_WAKE, n->id, 0, NULL);
+        srmd_sync(sim, n);
+        break;
+    }
+    case EV_PROCDOWN:
+        if (!n->running)
+            break;
+        enqueue(n, &(struct inbox_item){.kind = IN_PROCDOWN, .msg = e->msg});
+        srmd_sync(sim, n);
+        break;
+    case EV_LEASE:
+        if (e->gen == n->lease_gen && (!n->running || n->paused || n->lease_pending)) {
+            if (n->actual)
+                out(sim, sim->trace, "%s engines' lease expired: stop serving", n->name);
+            stop_serving(n);
+        }
+        break;
+    case EV_SVC_READY:
+        if (e->gen != n->svc_gen || n->svc != SVC_STARTING)
+            break;
+        n->svc = (n->startfail || n->broken) ? SVC_FAILED : SVC_RUNNING;
+        srmd_sync(sim, n);
+        break;
+    case EV_CSCHECK:
+    case EV_WAKE:
+        srmd_sync(sim, n);
+        break;
+    case EV_OPDONE:
+        if (e->gen != n->op_gen || !n->op_busy)
+            break;
+        n->op_busy = false;
+        n->actual = (n->actual & ~n->op_release) | n->op_acquire;
+        n->op_release = n->op_acquire = 0;
+        n->resync = true;
+        srmd_sync(sim, n);
+        break;
+    case EV_FALLBACK:
+        if (e->gen != n->fb_gen || !n->fb_armed || !active(n))
+            break;
+        n->fb_armed = false;
+        step_simple(sim, n, SRM_FSM_EVENT_FALLBACK_TIMER);
+        srmd_sync(sim, n);
+        break;
+    }
+}
+
+static bool run_one(struct sim *sim, int64_t until)
+{
+    if (sim->n == 0 || sim->heap[0].at > until)
+        return false;
+    struct ev e = pop(sim);
+    sim->now = e.at;
+    sim->stats.events++;
+    dispatch(sim, &e);
+    check_invariants(sim);
+    return true;
+}
+
+void sim_run_for(struct sim *sim, int64_t ms)
+{
+    int64_t until = sim->now + ms;
+
+    while (run_one(sim, until))
+        ;
+    sim->now = until;
+}
+
+static bool node_settled(struct sim *sim, struct node *n)
+{
+    struct srm_fsm_own_plan plan;
+
+    if (!n->powered || !n->running)
+        return true;
+    if (n->paused || n->op_busy || n->ninbox)
+        return false;
+    if (srm_fsm_state_is_transient(n->fsm.state))
+        return false;
+    if (n->svc == SVC_STARTING)
+        return false;
+    srm_fsm_own_plan(&n->fsm, n->actual, fence_elapsed(sim, n), n->peer_ack >= n->wants_seq, &plan);
+    return plan.release == 0 && plan.acquire == 0 && plan.blocked == 0 &&
+           plan.complete == SRM_FSM_EVENT_MAX;
+}
+
+int sim_settle(struct sim *sim, int64_t max_ms)
+{
+    int64_t until = sim->now + max_ms;
+
+    while (sim->now < until) {
+        sim_run_for(sim, 100);
+        if (node_settled(sim, &sim->nodes[0]) && node_settled(sim, &sim->nodes[1]))
+            return 0;
+    }
+    return -ETIMEDOUT;
+}
+
+/* ---- public API ------------------------------------------------------------------------ */
+
+int sim_new(const struct sim_params *p, uint64_t seed, struct sim **ret_sim)
+{
+    struct sim *sim = calloc(1, sizeof(*sim));
+
+    if (!sim)
+        return -ENOMEM;
+    sim->p = *p;
+    sim->rng = seed * 0x2545f4914f6cdd1dull + 1;
+    sim->ha = true;
+    for (int i = 0; i < SIM_NODES; i++) {
+        struct node *n = &sim->nodes[i];
+        n->id = i;
+        snprintf(n->name, sizeof(n->name), "n%d", i + 1);
+        srm_fsm_init(&n->fsm);
+        n->svc = SVC_STOPPED;
+    }
+    *ret_sim = sim;
+    return 0;
+}
+
+void sim_free(struct sim *sim)
+{
+    if (!sim)
+        return;
+    for (int i = 0; i < SIM_NODES; i++)
+        free(sim->nodes[i].inbox);
+    free(sim->heap);
+    free(sim->rings);
+    free(sim);
+}
+
+void sim_set_timeline(struct sim *sim, FILE *f)
+{
+    sim->timeline = f;
+}
+
+void sim_set_trace(struct sim *sim, FILE *f)
+{
+    sim->trace = f;
+}
+
+int64_t sim_now(const struct sim *sim)
+{
+    return sim->now;
+}
+
+const struct srm_fsm *sim_fsm(const struct sim *sim, int node)
+{
+    return &sim->nodes[node].fsm;
+}
+
+unsigned sim_serving(const struct sim *sim, int node)
+{
+    return sim->nodes[node].actual;
+}
+
+bool sim_srm_running(const struct sim *sim, int node)
+{
+    return sim->nodes[node].running;
+}
+
+bool sim_node_powered(const struct sim *sim, int node)
+{
+    return sim->nodes[node].powered;
+}
+
+const char *sim_violation(const struct sim *sim)
+{
+    return sim->violated ? sim->violation : NULL;
+}
+
+void sim_stats(const struct sim *sim, struct sim_stats *ret)
+{
+    *ret = sim->stats;
+}
+
+static const char *const action_names[SIM_ACTION_MAX] = {
+    [SIM_POWER_ON] = "power-on",
+    [SIM_POWER_OFF] = "power-off",
+    [SIM_CRASH_SRM] = "crash-srm",
+    [SIM_STOP_SRM] = "stop-srm",
+    [SIM_START_SRM] = "start-srm",
+    [SIM_RESTART_SRM] = "restart-srm",
+    [SIM_PAUSE] = "pause",
+    [SIM_RESUME] = "resume",
+    [SIM_ISOLATE] = "isolate",
+    [SIM_HEAL] = "heal",
+    [SIM_CS_DOWN] = "cs-down",
+    [SIM_CS_REPAIR] = "cs-up",
+    [SIM_START_SERVICES] = "start-services",
+    [SIM_STARTFAIL_ON] = "cs-startfail-on",
+    [SIM_STARTFAIL_OFF] = "cs-startfail-off",
+    [SIM_DB_FAIL] = "db-fail",
+    [SIM_DB_OK] = "db-ok",
+    [SIM_TAKEOVER_FAIL] = "takeover-fail",
+    [SIM_TAKEBACK_FAIL] = "takeback-fail",
+    [SIM_INTERNAL_ERROR] = "internal-error",
+    [SIM_CORRUPT_STATE] = "corrupt-state",
+    [SIM_DELAY_SPIKE] = "delay-spike",
+    [SIM_HA_ON] = "ha-on",
+    [SIM_HA_OFF] = "ha-off",
+};
+
+const char *sim_action_name(enum sim_action a)
+{
+    return (unsigned)a < SIM_ACTION_MAX ? action_names[a] : "?";
+}
+
+int sim_action_parse(const char *s, enum sim_action *ret)
+{
+    for (int i = 0; i < SIM_ACTION_MAX; i++) {
+        if (strcmp(s, action_names[i]) == 0) {
+            *ret = (enum sim_action)i;
+            return 0;
+        }
+    }
+    return -EINVAL;
+}
+
+static void set_ha(struct sim *sim, bool on)
+{
+    sim->ha = on;
+    for (int i = 0; i < SIM_NODES; i++)
+        push(sim, sim->now + sim->p.ha_propagation, EV_WAKE, i, 0, NULL);
+}
+
+void sim_act(struct sim *sim, enum sim_action a, int node, int64_t arg)
+{
+    struct node *n = &sim->nodes[node];
+
+    if (a == SIM_HEAL || a == SIM_HA_ON || a == SIM_HA_OFF || a == SIM_DELAY_SPIKE)
+        out(sim, sim->timeline, "!! %s", action_names[a]);
+    else
+        out(sim, sim->timeline, "!! %s %s", action_names[a], n->name);
+
+    switch (a) {
+    case SIM_POWER_ON:
+        if (n->powered)
+            break;
+        n->powered = true;
+        n->crashed = false;
+        n->lease_pending = false;
+        n->memb_peer = false;
+        n->memb_quorate = false;
+        n->actual = 0;
+        n->svc = SVC_STOPPED;
+        start_services(sim, n); /* the node boots and its services start */
+        topology_changed(sim);
+        srmd_start(sim, n);
+        break;
+    case SIM_POWER_OFF:
+        if (!n->powered)
+            break;
+        n->powered = false;
+        n->running = false;
+        n->paused = false;
+        n->svc = SVC_STOPPED;
+        n->svc_gen++;
+        n->memb_peer = false;
+        n->memb_quorate = false;
+        stop_serving(n);
+        n->lease_gen++;
+        topology_changed(sim);
+        break;
+    case SIM_CRASH_SRM:
+        if (n->powered)
+            srmd_stop(sim, n, false);
+        break;
+    case SIM_STOP_SRM:
+        if (n->powered)
+            srmd_stop(sim, n, false);
+        break;
+    case SIM_START_SRM:
+        if (n->powered && !n->running)
+            srmd_start(sim, n);
+        break;
+    case SIM_RESTART_SRM:
+        if (!n->powered)
+            break;
+        srmd_stop(sim, n, true);
+        srmd_start(sim, n);
+        break;
+    case SIM_PAUSE:
+        if (active(n)) {
+            n->paused = true;
+            push(sim, sim->now + sim->p.lease, EV_LEASE, n->id, ++n->lease_gen, NULL);
+        }
+        break;
+    case SIM_RESUME:
+        if (n->running && n->paused) {
+            n->paused = false;
+            n->lease_gen++;
+            /* The peer may have declared this node lost meanwhile: whatever it acknowledged
+             * before no longer counts; start the handshake over. */
+            n->wants_seq = n->tx_seq + 1;
+            n->need_ack = true;
+            /* Silence heard while stalled proves nothing: the timeout window starts over.
+             * A peer that really died left its trace in the queued membership changes. */
+            if (n->hb == HB_VISIBLE) {
+                n->last_heard = sim->now;
+                push(sim, sim->now + sim->p.keepalive_timeout, EV_HBCHECK, n->id, ++n->hb_gen,
+                     NULL);
+            }
+            /* timers that fired while paused run now */
+            push(sim, sim->now, EV_TICK, n->id, ++n->tick_gen, NULL);
+            srmd_sync(sim, n);
+        }
+        break;
+    case SIM_ISOLATE:
+        sim->side[node] = node + 1;
+        topology_changed(sim);
+        break;
+    case SIM_HEAL:
+        for (int i = 0; i < SIM_NODES; i++)
+            sim->side[i] = 0;
+        topology_changed(sim);
+        break;
+    case SIM_CS_DOWN:
+        if (!n->broken) {
+            n->broken = true;
+            n->broken_since = sim->now;
+            push(sim, sim->now + sim->p.cs_down_delay, EV_CSCHECK, n->id, 0, NULL);
+        }
+        srmd_sync(sim, n);
+        break;
+    case SIM_CS_REPAIR:
+        /* The admin repairs the service and starts it (SPEC §4 row 11). */
+        n->broken = false;
+        if (n->svc == SVC_FAILED && n->powered) {
+            n->svc = SVC_STOPPED;
+            start_services(sim, n);
+        }
+        srmd_sync(sim, n);
+        break;
+    case SIM_START_SERVICES:
+        if (n->powered)
+            start_services(sim, n);
+        break;
+    case SIM_STARTFAIL_ON:
+        n->startfail = true;
+        break;
+    case SIM_STARTFAIL_OFF:
+        n->startfail = false;
+        break;
+    case SIM_DB_FAIL:
+        n->db_failed = true;
+        srmd_sync(sim, n);
+        break;
+    case SIM_DB_OK:
+        n->db_failed = false;
+        srmd_sync(sim, n);
+        break;
+    case SIM_TAKEOVER_FAIL:
+        n->takeover_fail = true;
+        break;
+    case SIM_TAKEBACK_FAIL:
+        n->takeback_fail = true;
+        break;
+    case SIM_INTERNAL_ERROR:
+        if (active(n)) {
+            step_simple(sim, n, SRM_FSM_EVENT_INTERNAL_ERROR);
+            srmd_sync(sim, n);
+        }
+        break;
+    case SIM_CORRUPT_STATE:
+        n->disk.present = true;
+        n->disk.corrupt = true;
+        break;
+    case SIM_DELAY_SPIKE:
+        sim->spike_until = sim->now + 10000;
+        sim->spike_ms = arg > 0 ? arg : 500;
+        break;
+    case SIM_HA_ON:
+        set_ha(sim, true);
+        break;
+    case SIM_HA_OFF:
+        set_ha(sim, false);
+        break;
+    case SIM_ACTION_MAX:
+        break;
+    }
+    check_invariants(sim);
+}
+
+int sim_admin(struct sim *sim, enum srm_fsm_event_type op, int node, const char **ret_why)
+{
+    const char *why = NULL;
+    int r;
+
+    if (op == SRM_FSM_EVENT_ADMIN_RECOVER) {
+        int accepted = 0;
+        out(sim, sim->timeline, ">> recover");
+        for (int i = 0; i < SIM_NODES; i++) {
+            struct node *n = &sim->nodes[i];
+            const char *w;
+            if (!active(n))
+                continue;
+            if (srm_fsm_check(&n->fsm, op, &w) == 0) {
+                step_simple(sim, n, op);
+                accepted++;
+                srmd_sync(sim, n);
+            } else {
+                why = w;
+            }
+        }
+        if (ret_why)
+            *ret_why = accepted ? "accepted" : why ? why : "no node reachable";
+        if (!accepted)
+            out(sim, sim->timeline, ">> recover refused: %s", why ? why : "no node reachable");
+        return accepted ? 0 : why ? SRM_EREFUSED : SRM_EUNREACHABLE;
+    }
+
+    struct node *n = &sim->nodes[node];
+    out(sim, sim->timeline, ">> %s %s",
+        op == SRM_FSM_EVENT_ADMIN_FAILOVER ? "failover" : "fallback", n->name);
+    if (!active(n)) {
+        if (ret_why)
+            *ret_why = "the node's recovery manager does not answer";
+        out(sim, sim->timeline, ">> refused: %s does not answer", n->name);
+        return SRM_EUNREACHABLE;
+    }
+    r = srm_fsm_check(&n->fsm, op, &why);
+    if (r == 0) {
+        step_simple(sim, n, op);
+        srmd_sync(sim, n);
+    } else {
+        sim->stats.refusals++;
+        out(sim, sim->timeline, ">> refused: %s", why);
+    }
+    if (ret_why)
+        *ret_why = why;
+    return r;
+}
