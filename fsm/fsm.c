@@ -218,22 +218,22 @@ static bool g_fence(const struct srm_fsm *f)
 
 static bool g_ha_quorum(const struct srm_fsm *f)
 {
-    return lost(f) && f->ha_enabled && f->quorate;
+    return lost(f) && !f->peer_present && f->ha_enabled && f->quorate;
 }
 
 static bool g_ha_quorum_faulty(const struct srm_fsm *f)
 {
-    return lost(f) && f->ha_enabled && f->quorate && faulty(f);
+    return lost(f) && !f->peer_present && f->ha_enabled && f->quorate && faulty(f);
 }
 
 static bool g_quorum(const struct srm_fsm *f)
 {
-    return lost(f) && f->ha_enabled && f->quorate;
+    return lost(f) && !f->peer_present && f->ha_enabled && f->quorate;
 }
 
 static bool g_quorum_healthy(const struct srm_fsm *f)
 {
-    return lost(f) && f->ha_enabled && f->quorate && healthy(f);
+    return lost(f) && !f->peer_present && f->ha_enabled && f->quorate && healthy(f);
 }
 
 static bool g_cut_off(const struct srm_fsm *f)
@@ -279,7 +279,7 @@ static bool g_expects_backup_faulty(const struct srm_fsm *f)
 
 static bool g_lost_ha_quorum(const struct srm_fsm *f)
 {
-    return lost(f) && f->ha_enabled && f->quorate;
+    return lost(f) && !f->peer_present && f->ha_enabled && f->quorate;
 }
 
 /* BACKUP_MODE. */
@@ -322,7 +322,7 @@ static bool g_reason_fault(const struct srm_fsm *f)
 
 static bool g_fault_reason_or_faulty(const struct srm_fsm *f)
 {
-    return lost(f) && f->ha_enabled && (g_reason_fault(f) || faulty(f));
+    return lost(f) && !f->peer_present && f->ha_enabled && (g_reason_fault(f) || faulty(f));
 }
 
 /* IDLE, FAILED_OVER. */
@@ -635,9 +635,9 @@ static const struct alt backup_db_failed[] = {
 /* FAILING_OVER: handing own users to the peer. */
 static const struct alt failing_over_peer[] = {
     PEER_FAILED,
-    ALT(P(FAILING_OVER), g_can_serve_peer_cannot, S(TAKING_OVER), R_PEER, TAKE_ALL,
-        "both nodes fail over and only this one can serve: serve every user here"),
-    ALT(P(FAILING_OVER), NULL, S(FAILED_MODE), R_KEEP, 0,
+    ALT(P(FAILING_OVER) | P(FAILING_OVER_AFFECTED), g_can_serve_peer_cannot, S(TAKING_OVER), R_PEER,
+        TAKE_ALL, "both nodes fail over and only this one can serve: serve every user here"),
+    ALT(P(FAILING_OVER) | P(FAILING_OVER_AFFECTED), NULL, S(FAILED_MODE), R_KEEP, 0,
         "both nodes fail over: recover the group"),
     ALT(P(BACKUP_MODE), g_reason_admin, S(IDLE), R_KEEP, 0,
         "the peer serves this node's users: manual failover done (row 3)"),
@@ -770,8 +770,12 @@ static const struct alt falling_back_peer[] = {
     YIELD,
     ALT(P(FAILED_OVER_CS_DOWN), NULL, S(BACKUP_MODE), R_KEEP, EF(TAKE_OVER),
         "the peer cannot take its users back: keep them here"),
-    ALT(P(NORMAL), g_peer_serves_its, S(NORMAL), R(NORMAL), 0,
+    ALT(P(NORMAL) | P(FALLING_BACK), g_peer_serves_its, S(NORMAL), R(NORMAL), 0,
         "the peer serves its users again: fallback done"),
+    ALT(P(FAILING_OVER), NULL, S(TAKING_OVER), R_PEER, EF(TAKE_OVER),
+        "the peer fails over instead of taking its users back: keep them here"),
+    ALT(P(FAILING_OVER_AFFECTED), NULL, S(BACKUP_ACTIVATED), R_PEER, EF(TAKE_OVER),
+        "the degraded peer hands every user to this node"),
     STAY("fallback in progress"),
     ALT(0, NULL, END, 0, 0, NULL),
 };
@@ -787,6 +791,8 @@ static const struct alt falling_back_lost[] = {
 /* FAILING_OVER_AFFECTED: the degraded backup hands every user to its peer. */
 static const struct alt foas_peer[] = {
     PEER_FAILED,
+    ALT(P(FAILING_OVER) | P(FAILING_OVER_AFFECTED), NULL, S(FAILED_MODE), R_KEEP, 0,
+        "both nodes hand their users away: recover the group"),
     ALT(P(BACKUP_MODE), g_peer_serves_all_healthy, S(FAILED_OVER), R_KEEP, 0,
         "the peer serves every user; this node's services run again"),
     ALT(P(BACKUP_MODE), g_peer_serves_all, S(FAILED_OVER_CS_DOWN), R_KEEP, 0,
@@ -1404,6 +1410,7 @@ static void record_facts(struct srm_fsm *c, const struct srm_fsm_event *ev)
     case E(PEER_KEEPALIVE):
     case E(PEER_BACK):
         c->peer_status = SRM_FSM_PEER_VISIBLE;
+        c->peer_present = true;
         c->peer = ev->u.peer;
         if (c->peer.state >= SRM_FSM_STATE_MAX)
             c->peer.state = S(UNKNOWN); /* a state this version does not know */
@@ -1415,6 +1422,7 @@ static void record_facts(struct srm_fsm *c, const struct srm_fsm_event *ev)
     case E(PEER_LOST):
         c->peer_status = SRM_FSM_PEER_LOST;
         c->peer_loss = ev->u.loss;
+        c->peer_present = false;
         break;
     case E(CS_DOWN):
     case E(CS_START_FAILED):
@@ -1437,9 +1445,11 @@ static void record_facts(struct srm_fsm *c, const struct srm_fsm_event *ev)
         break;
     case E(QUORUM_LOST):
         c->quorate = false;
+        c->peer_present = ev->u.quorum.peer_present;
         break;
     case E(QUORUM_REGAINED):
         c->quorate = true;
+        c->peer_present = ev->u.quorum.peer_present;
         break;
     default:
         break;

@@ -200,6 +200,10 @@ struct srm_fsm_event {
         } start;                    /* SRM_FSM_EVENT_START */
         struct srm_fsm_report peer; /* SRM_FSM_EVENT_PEER_KEEPALIVE, SRM_FSM_EVENT_PEER_BACK */
         enum srm_fsm_loss loss;     /* SRM_FSM_EVENT_PEER_LOST */
+        struct {
+            /* The peer's node is in the membership that brought the change. */
+            bool peer_present;
+        } quorum; /* SRM_FSM_EVENT_QUORUM_LOST, SRM_FSM_EVENT_QUORUM_REGAINED */
     } u;
 };
 
@@ -213,6 +217,11 @@ struct srm_fsm {
     bool started;
     bool ha_enabled;
     bool quorate;
+    /* The peer's node is in the membership (from quorum events and reports); a peer lost
+     * by any kind of loss is absent until it is heard again. A takeover decided because
+     * quorum came back or HA was enabled needs the peer absent: a node that rejoined is
+     * heard within moments (and timed out again if it stays silent). */
+    bool peer_present;
     bool db_ok;
     bool recovering; /* in INITIALIZING because of a manual recover */
     enum srm_fsm_cs cs;

@@ -15,6 +15,7 @@
  *   expect-serving NODE own|peer|all|none       check which users the node serves
  *   expect-refused OP NODE "text"               OP is refused and the reason has "text"
  *   say "text"                  narration for the timeline
+ *   show                        both nodes' state, reason and users, on the timeline
  *
  * Every check also fails if the simulator saw an invariant violation.
  */
@@ -151,6 +152,14 @@ int scenario_run(FILE *in, const char *name, FILE *timeline, FILE *err)
         if (strcmp(tok[0], "say") == 0) {
             if (timeline)
                 fprintf(timeline, "\n== %s\n", nt > 1 ? tok[1] : "");
+        } else if (strcmp(tok[0], "show") == 0) {
+            if (timeline)
+                for (int i = 0; i < SIM_NODES; i++) {
+                    const struct srm_fsm *f = sim_fsm(sim, i);
+                    fprintf(timeline, "   n%d  %-48s %-34s serves %s\n", i + 1,
+                            srm_fsm_state_name(f->state), srm_fsm_reason_name(f->reason),
+                            serving_name(sim_serving(sim, i)));
+                }
         } else if (strcmp(tok[0], "run") == 0 || strcmp(tok[0], "settle") == 0) {
             int64_t ms = 10 * 60000;
             if (nt > 1 && sim_parse_duration(tok[1], &ms) < 0) {
@@ -352,6 +361,21 @@ static const char *prescribe(struct sim *sim)
     return NULL;
 }
 
+static void heal_to_normal(struct sim *sim)
+{
+    for (int round = 0; round < 12 && !normal_pair(sim) && !sim_violation(sim); round++) {
+        sim_settle(sim, 10 * 60000);
+        if (normal_pair(sim))
+            break;
+        if (!prescribe(sim))
+            sim_run_for(sim, 5 * 60000);
+        else
+            sim_run_for(sim, 60000);
+    }
+}
+
+static int verdict(struct sim *sim, char *why, size_t why_size);
+
 int scenario_random(uint64_t seed, int actions, FILE *timeline, FILE *trace, char *why,
                     size_t why_size)
 {
@@ -390,17 +414,43 @@ int scenario_random(uint64_t seed, int actions, FILE *timeline, FILE *trace, cha
         if (timeline)
             fprintf(timeline, "\n== heal every fault\n");
         restore_everything(sim);
-        sim_run_for(sim, 5 * 60000);
-        for (int round = 0; round < 12 && !normal_pair(sim) && !sim_violation(sim); round++) {
-            sim_settle(sim, 10 * 60000);
-            if (normal_pair(sim))
-                break;
-            if (!prescribe(sim))
-                sim_run_for(sim, 5 * 60000);
-            else
-                sim_run_for(sim, 60000);
-        }
+        heal_to_normal(sim);
     }
+    r = verdict(sim, why, why_size);
+    sim_free(sim);
+    return r;
+}
+
+int scenario_from_states(enum srm_fsm_state s1, enum srm_fsm_state s2, FILE *timeline, char *why,
+                         size_t why_size)
+{
+    struct sim_params params;
+    struct sim *sim;
+    enum srm_fsm_state st[2] = {s1, s2};
+    int r;
+
+    sim_params_default(&params);
+    if (sim_new(&params, 1, &sim) < 0)
+        return -ENOMEM;
+    sim_set_timeline(sim, timeline);
+    for (int i = 0; i < SIM_NODES; i++) {
+        if (st[i] == SRM_FSM_STATE_UNKNOWN)
+            sim_act(sim, SIM_CORRUPT_STATE, i, 0);
+        else if (st[i] != SRM_FSM_STATE_MAX)
+            sim_set_persisted(sim, i, st[i], SRM_FSM_REASON_ADMIN_REQUEST, 1);
+    }
+    sim_act(sim, SIM_POWER_ON, 0, 0);
+    sim_act(sim, SIM_POWER_ON, 1, 0);
+    sim_run_for(sim, 3 * 60000);
+    heal_to_normal(sim);
+    r = verdict(sim, why, why_size);
+    sim_free(sim);
+    return r;
+}
+
+static int verdict(struct sim *sim, char *why, size_t why_size)
+{
+    int r = 0;
 
     if (sim_violation(sim)) {
         snprintf(why, why_size, "%s", sim_violation(sim));
@@ -414,6 +464,5 @@ int scenario_random(uint64_t seed, int actions, FILE *timeline, FILE *trace, cha
                  srm_fsm_reason_name(b->reason), serving_name(sim_serving(sim, 1)));
         r = -EPROTO;
     }
-    sim_free(sim);
     return r;
 }

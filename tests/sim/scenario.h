@@ -18,4 +18,10 @@ int scenario_run(FILE *in, const char *name, FILE *timeline, FILE *err);
 int scenario_random(uint64_t seed, int actions, FILE *timeline, FILE *trace, char *why,
                     size_t why_size);
 
+/* Starts the two nodes from the given persisted states (SRM_FSM_STATE_MAX: nothing
+ * persisted; SRM_FSM_STATE_UNKNOWN: unreadable), then applies the operations the spec
+ * prescribes until the group is Normal/Normal. Returns 0, or -EPROTO with why. */
+int scenario_from_states(enum srm_fsm_state s1, enum srm_fsm_state s2, FILE *timeline, char *why,
+                         size_t why_size);
+
 #endif

@@ -114,6 +114,7 @@ struct node {
     uint64_t peer_inc;
     bool peer_restarting;
     int64_t lost_at;
+    int64_t rejoined_at; /* the lost peer's node came back into the membership */
     enum srm_fsm_loss lost_kind;
     uint64_t hb_gen;
     uint64_t tick_gen;
@@ -673,6 +674,9 @@ static void check_timeouts(struct sim *sim, struct node *n)
 {
     if (n->hb == HB_VISIBLE && sim->now - n->last_heard >= sim->p.keepalive_timeout)
         peer_lost(sim, n, SRM_FSM_LOSS_TIMEOUT);
+    else if (n->hb == HB_LOST && n->rejoined_at > n->lost_at && n->s_memb_peer &&
+             sim->now - n->rejoined_at >= sim->p.keepalive_timeout)
+        peer_lost(sim, n, SRM_FSM_LOSS_TIMEOUT); /* its node came back, its srmd did not */
     else if (n->hb == HB_UNKNOWN && sim->now - n->started_at >= sim->p.init_timeout)
         peer_lost(sim, n, SRM_FSM_LOSS_TIMEOUT);
 }
@@ -787,10 +791,19 @@ static void srmd_sync(struct sim *sim, struct node *n)
                 if (!n->s_quorate && it->memb_quorate)
                     n->s_quorate_since = sim->now;
                 n->s_quorate = it->memb_quorate;
-                if (n->fsm.quorate != n->s_quorate)
-                    step_simple(sim, n,
-                                n->s_quorate ? SRM_FSM_EVENT_QUORUM_REGAINED
-                                             : SRM_FSM_EVENT_QUORUM_LOST);
+                if (n->fsm.quorate != n->s_quorate) {
+                    struct srm_fsm_event q = {.type = n->s_quorate ? SRM_FSM_EVENT_QUORUM_REGAINED
+                                                                   : SRM_FSM_EVENT_QUORUM_LOST,
+                                              .u.quorum.peer_present = n->s_memb_peer};
+                    step(sim, n, &q);
+                }
+                /* The peer's node rejoined but its srmd is not heard yet: give it a new
+                 * keepalive timeout. */
+                if (n->hb == HB_LOST && it->memb_peer && it->reformed) {
+                    n->rejoined_at = sim->now;
+                    push(sim, sim->now + sim->p.keepalive_timeout, EV_HBCHECK, n->id, ++n->hb_gen,
+                         NULL);
+                }
                 if (n->hb == HB_VISIBLE && !n->s_memb_peer)
                     peer_lost(sim, n, SRM_FSM_LOSS_NODE);
             }
@@ -1043,13 +1056,23 @@ static bool node_settled(struct sim *sim, struct node *n)
            plan.complete == SRM_FSM_EVENT_MAX;
 }
 
+/* A ring is still forming, or some node has not seen the last one yet. */
+static bool ring_pending(const struct sim *sim)
+{
+    for (size_t r = 0; r < sim->nrings; r++)
+        if (!sim->rings[r].cancelled && sim->rings[r].at + 51 > sim->now)
+            return true;
+    return false;
+}
+
 int sim_settle(struct sim *sim, int64_t max_ms)
 {
     int64_t until = sim->now + max_ms;
 
     while (sim->now < until) {
         sim_run_for(sim, 100);
-        if (node_settled(sim, &sim->nodes[0]) && node_settled(sim, &sim->nodes[1]))
+        if (!ring_pending(sim) && node_settled(sim, &sim->nodes[0]) &&
+            node_settled(sim, &sim->nodes[1]))
             return 0;
     }
     return -ETIMEDOUT;
@@ -1174,6 +1197,18 @@ int sim_action_parse(const char *s, enum sim_action *ret)
         }
     }
     return -EINVAL;
+}
+
+void sim_set_persisted(struct sim *sim, int node, enum srm_fsm_state state,
+                       enum srm_fsm_reason reason, uint32_t epoch)
+{
+    struct node *n = &sim->nodes[node];
+
+    n->disk.present = true;
+    n->disk.corrupt = false;
+    n->disk.state = state;
+    n->disk.reason = reason;
+    n->disk.epoch = epoch;
 }
 
 static void set_ha(struct sim *sim, bool on)

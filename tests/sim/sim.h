@@ -81,6 +81,10 @@ unsigned sim_serving(const struct sim *sim, int node); /* SRM_FSM_PART_* */
 bool sim_srm_running(const struct sim *sim, int node);
 bool sim_node_powered(const struct sim *sim, int node);
 
+/* What a node finds on disk when its srmd next starts (before sim_act(SIM_POWER_ON)). */
+void sim_set_persisted(struct sim *sim, int node, enum srm_fsm_state state,
+                       enum srm_fsm_reason reason, uint32_t epoch);
+
 /* Faults and actions. */
 enum sim_action {
     SIM_POWER_ON,
