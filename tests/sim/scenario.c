@@ -197,7 +197,7 @@ int scenario_run(FILE *in, const char *name, FILE *timeline, FILE *err)
                 FAIL("%s serves %s, expected %s", tok[1], serving_name(sim_serving(sim, node)),
                      tok[2]);
         } else if (strcmp(tok[0], "expect-refused") == 0) {
-            enum srm_fsm_event_type op;
+            enum srm_fsm_event_type op = SRM_FSM_EVENT_ADMIN_RECOVER;
             const char *why = NULL;
             int node = nt == 4 ? parse_node(tok[2]) : -1;
             checks++;
@@ -214,7 +214,7 @@ int scenario_run(FILE *in, const char *name, FILE *timeline, FILE *err)
                      why ? why : "", tok[3]);
         } else if (strcmp(tok[0], "failover") == 0 || strcmp(tok[0], "fallback") == 0 ||
                    strcmp(tok[0], "recover") == 0) {
-            enum srm_fsm_event_type op;
+            enum srm_fsm_event_type op = SRM_FSM_EVENT_ADMIN_RECOVER;
             const char *why = NULL;
             int node = nt > 1 ? parse_node(tok[1]) : 0;
             parse_op(tok[0], &op);
