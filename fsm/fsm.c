@@ -125,7 +125,7 @@ static bool g_not_recovering(const struct srm_fsm *f)
 
 static bool g_recovering_peer(const struct srm_fsm *f)
 {
-    return f->peer.recovering;
+    return f->peer.recovering && f->peer.phase > f->recover_phase;
 }
 
 static bool g_ha_off(const struct srm_fsm *f)
@@ -470,7 +470,7 @@ static const struct alt init_resolve[] = {
     ALT(P(UNKNOWN), NULL, SAME, R_KEEP, 0, "the peer's state is unknown: wait for its recover"),
     ALT(P(FAILED_MODE), g_not_recovering, S(FAILED_MODE), R(UNKNOWN), 0,
         "started while the peer runs in failed mode (row 21)"),
-    ALT(P(FAILED_MODE), NULL, SAME, R_KEEP, 0, "recovering: the failed peer recovers too"),
+    ALT(P(FAILED_MODE), NULL, S(FAILED_MODE), R_PEER, 0, "the peer failed again after the recover"),
     ALT(P(TAKING_OVER) | P(BACKUP_ACTIVATED), NULL, S(FAILING_OVER), R_PEER,
         EF(HAND_OVER) | EF(RELOGIN), "the peer is taking over this node's users"),
     ALT(P(BACKUP_MODE), g_healthy, S(FAILED_OVER), R(INITIALIZATION), 0,
@@ -1691,6 +1691,8 @@ int srm_fsm_step(struct srm_fsm *fsm, const struct srm_fsm_event *ev, struct srm
         uint32_t seen = c.phase > c.peer.phase ? c.phase : c.peer.phase;
         c.phase = seen + 1;
     }
+    if (effects & EF(RESTART))
+        c.recover_phase = c.phase;
     if (c.state != S(INITIALIZING))
         c.recovering = false;
     /* A new claim on users is one generation above every claim seen so far. */

@@ -242,6 +242,9 @@ struct srm_fsm {
      * sign of life (keepalive timer, peer in sight).
      */
     uint32_t phase;
+    /* The phase in which this node last re-initialized for a recover: it follows a peer's
+     * recover once per phase. */
+    uint32_t recover_phase;
     enum srm_fsm_loss peer_loss; /* why the peer was lost; meaningful when LOST */
     struct srm_fsm_report peer;  /* the peer's last report; meaningful once it was VISIBLE */
 };

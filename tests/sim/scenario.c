@@ -147,6 +147,8 @@ int scenario_run(FILE *in, const char *name, FILE *timeline, FILE *err)
                 break;
             }
             sim_set_timeline(sim, timeline);
+            if (getenv("SRM_SIM_TRACE"))
+                sim_set_trace(sim, timeline ? timeline : stderr);
         }
 
         if (strcmp(tok[0], "say") == 0) {

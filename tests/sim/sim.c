@@ -2,12 +2,12 @@
  * The two-node simulator. See sim.h for what is modelled.
  *
  * The world (power, network sides, engines, critical services, Corosync views) changes
- * through events on a priority queue ordered by (time, sequence). Each node's srmd is
- * modelled by srmd_sync(): whenever something it could observe changed, it turns the
- * difference between the world and what its state machine believes into events, steps the
- * machine, carries out the effects, runs the ownership executor (srm_fsm_own_plan) and
- * sends a report when its content changed. A paused srmd observes nothing until resumed;
- * messages to it queue up, as CPG queues them.
+ * through events on a priority queue ordered by (time, sequence). Each node's srmd is the
+ * node core srmd runs (ha/core), fed by a model of the heartbeat layer (keepalive timeouts,
+ * incarnations, process-down notices, restart announcements) and by the world, with its
+ * callbacks carried out on the world. A paused srmd observes nothing until resumed: what
+ * Corosync delivers to it queues up in order, messages and membership changes alike (CPG's
+ * virtual synchrony).
  */
 #include "sim.h"
 
@@ -18,39 +18,41 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "srm_core.h"
 #include "srm_error.h"
 
 enum ev_kind {
     EV_DELIVER,   /* a report reaches a node */
     EV_TICK,      /* keepalive interval */
     EV_HBCHECK,   /* keepalive / initialization timeout check */
-    EV_MEMB,      /* the node's Corosync view catches up with the topology */
+    EV_MEMB,      /* the node sees a ring that formed */
     EV_PROCDOWN,  /* CPG: the peer's srmd process left the group */
     EV_LEASE,     /* engines' lease runs out unless srmd renewed it */
     EV_SVC_READY, /* critical services finished starting */
-    EV_CSCHECK,   /* critical service down delay */
-    EV_OPDONE,    /* an ownership operation finished */
-    EV_WAKE,      /* re-run srmd (fence delay, configuration propagation) */
-    EV_FALLBACK,  /* automatic fallback timer */
+    EV_CSCHECK,   /* a critical service has been down for the delay */
+    EV_OPDONE,    /* the engines finished an acquisition or a release */
+    EV_WAKE,      /* the core's next deadline, configuration propagation */
+    EV_FLUSH,     /* srmd processes what its callbacks queued */
 };
+
+#define MSG_MAX 64 /* the simulator attaches no extension: reports are 32 bytes */
 
 struct msg {
-    struct srm_fsm_report r;
     uint64_t incarnation;
-    uint32_t seq;
-    uint64_t ack_inc; /* the receiver incarnation whose reports ack counts */
-    uint32_t ack;
-    bool restarting;
+    bool restarting; /* the heartbeat envelope's restart announcement */
+    uint16_t len;
+    uint8_t payload[MSG_MAX];
 };
 
-/* What srmd reads from Corosync, in delivery order (CPG's virtual synchrony). */
-enum inbox_kind { IN_MSG, IN_MEMB, IN_PROCDOWN };
+/* What Corosync and the engines deliver to srmd, in order. */
+enum inbox_kind { IN_MSG, IN_MEMB, IN_PROCDOWN, IN_ENGINES_STOPPED, IN_OPDONE };
 struct inbox_item {
     enum inbox_kind kind;
-    struct msg msg;    /* IN_MSG */
+    struct msg msg;    /* IN_MSG; IN_PROCDOWN: the incarnation that left */
     bool memb_peer;    /* IN_MEMB */
     bool memb_quorate; /* IN_MEMB */
-    bool reformed;     /* IN_MEMB: a new ring formed (every ring change is one) */
+    unsigned parts;    /* IN_ENGINES_STOPPED */
+    int err;           /* IN_OPDONE */
 };
 
 struct ev {
@@ -59,6 +61,9 @@ struct ev {
     enum ev_kind kind;
     int node;
     uint64_t gen;
+    int err;
+    unsigned parts;
+    bool acquire;
     struct msg msg;
 };
 
@@ -72,7 +77,8 @@ struct node {
     bool running; /* srmd process exists */
     bool paused;  /* SIGSTOP */
     uint64_t incarnation;
-    struct srm_fsm fsm;
+    struct srm_core *core;   /* srmd's core while it runs */
+    struct srm_fsm last_fsm; /* the machine as srmd left it */
 
     struct {
         bool present;
@@ -86,7 +92,7 @@ struct node {
     unsigned actual;
     uint64_t lease_gen; /* bumped when srmd renews the lease: cancels a pending expiry */
     bool crashed;       /* srmd went away without announcing it */
-    bool lease_pending; /* restarted after a crash: renew only after a handshake */
+    bool lease_pending; /* restarted after a crash: the core says when to renew */
 
     /* critical services and datastore */
     enum svc_state svc;
@@ -101,13 +107,8 @@ struct node {
     /* this node's Corosync view */
     bool memb_peer;
     bool memb_quorate;
-    /* the same, as srmd has read it so far */
-    bool s_memb_peer;
-    int64_t s_memb_peer_since; /* when the peer's node (re)joined */
-    bool s_quorate;
-    int64_t s_quorate_since;
 
-    /* srmd: heartbeat */
+    /* the heartbeat layer (heartbeat/ in srmd) */
     enum hb_state hb;
     int64_t last_heard;
     int64_t started_at;
@@ -115,32 +116,17 @@ struct node {
     bool peer_restarting;
     int64_t lost_at;
     int64_t rejoined_at; /* the lost peer's node came back into the membership */
-    enum srm_fsm_loss lost_kind;
+    bool s_memb_peer;    /* the membership as srmd has read it */
     uint64_t hb_gen;
     uint64_t tick_gen;
+    struct msg last_sent; /* what the heartbeat layer resends every interval */
 
-    /* srmd: reports */
-    uint32_t tx_seq;
-    uint32_t rx_seq;
-    uint32_t peer_ack;
-    uint32_t wants_seq;
-    unsigned last_wants;
-    bool sent_any;
-    bool need_ack; /* the peer's report changed: acknowledge it at once */
-    struct srm_fsm_report last_sent;
-    struct srm_fsm_report last_rcvd;
     struct inbox_item *inbox;
     size_t ninbox, capinbox;
 
-    /* srmd: ownership executor */
-    bool op_busy;
-    unsigned op_release;
-    unsigned op_acquire;
+    /* the engines' side of an acquisition or release */
     uint64_t op_gen;
-
-    /* srmd: automatic fallback */
-    bool fb_armed;
-    uint64_t fb_gen;
+    uint64_t wake_gen;
 
     bool syncing;
     bool resync;
@@ -336,8 +322,7 @@ static bool ev_before(const struct ev *a, const struct ev *b)
     return a->at < b->at || (a->at == b->at && a->seq < b->seq);
 }
 
-static void push(struct sim *sim, int64_t at, enum ev_kind kind, int node, uint64_t gen,
-                 const struct msg *msg)
+static void push_ev(struct sim *sim, struct ev e)
 {
     if (sim->n == sim->cap) {
         sim->cap = sim->cap ? sim->cap * 2 : 256;
@@ -345,9 +330,7 @@ static void push(struct sim *sim, int64_t at, enum ev_kind kind, int node, uint6
         if (!sim->heap)
             abort();
     }
-    struct ev e = {.at = at, .seq = sim->seq++, .kind = kind, .node = node, .gen = gen};
-    if (msg)
-        e.msg = *msg;
+    e.seq = sim->seq++;
     size_t i = sim->n++;
     while (i > 0) {
         size_t parent = (i - 1) / 2;
@@ -357,6 +340,15 @@ static void push(struct sim *sim, int64_t at, enum ev_kind kind, int node, uint6
         i = parent;
     }
     sim->heap[i] = e;
+}
+
+static void push(struct sim *sim, int64_t at, enum ev_kind kind, int node, uint64_t gen,
+                 const struct msg *msg)
+{
+    struct ev e = {.at = at, .kind = kind, .node = node, .gen = gen};
+    if (msg)
+        e.msg = *msg;
+    push_ev(sim, e);
 }
 
 static struct ev pop(struct sim *sim)
@@ -461,7 +453,7 @@ static void topology_changed(struct sim *sim)
     sim->nrings++;
 }
 
-/* ---- srmd model ------------------------------------------------------------------------ */
+/* ---- srmd: the heartbeat model around the node core ----------------------------------- */
 
 static void srmd_sync(struct sim *sim, struct node *n);
 
@@ -476,18 +468,6 @@ static void enqueue(struct node *n, const struct inbox_item *item)
     n->inbox[n->ninbox++] = *item;
 }
 
-static void print_step(struct sim *sim, struct node *n, enum srm_fsm_event_type type,
-                       const struct srm_fsm_step *st)
-{
-    if (st->from == st->to && st->from_reason == st->to_reason)
-        return;
-    sim->stats.transitions++;
-    out(sim, sim->timeline, "%s  %s / %s  ->  %s / %s   [%s: %s]", n->name,
-        srm_fsm_state_name(st->from), srm_fsm_reason_name(st->from_reason),
-        srm_fsm_state_name(st->to), srm_fsm_reason_name(st->to_reason), srm_fsm_event_name(type),
-        st->why);
-}
-
 static void start_services(struct sim *sim, struct node *n)
 {
     if (n->svc == SVC_RUNNING || n->svc == SVC_STARTING)
@@ -496,77 +476,52 @@ static void start_services(struct sim *sim, struct node *n)
     push(sim, sim->now + sim->p.svc_start, EV_SVC_READY, n->id, ++n->svc_gen, NULL);
 }
 
-static void stop_serving(struct node *n)
+/* The engines stop serving (lease ran out, quorum fence, services stopped): whatever they
+ * were being granted or drained is moot. srmd learns it in order with the rest. */
+static void stop_serving(struct sim *sim, struct node *n)
 {
+    unsigned had = n->actual;
+
     n->actual = 0;
-    n->op_busy = false;
     n->op_gen++;
-}
-
-static void apply_effects(struct sim *sim, struct node *n, uint32_t effects)
-{
-    if (effects & SRM_FSM_EFFECT(PERSIST)) {
-        n->disk.present = true;
-        n->disk.corrupt = false;
-        n->disk.state = n->fsm.state;
-        n->disk.reason = n->fsm.reason;
-        n->disk.epoch = n->fsm.epoch;
+    if (n->running) {
+        enqueue(n, &(struct inbox_item){.kind = IN_ENGINES_STOPPED, .parts = SRM_FSM_PART_ALL});
+        if (had)
+            push(sim, sim->now, EV_FLUSH, n->id, 0, NULL);
     }
-    if (effects & SRM_FSM_EFFECT(STOP_SERVICES)) {
-        n->svc = SVC_STOPPED;
-        n->svc_gen++;
-        stop_serving(n); /* engines stop with their services */
+}
+
+static enum srm_core_svc svc_view(const struct node *n, uint64_t *ret_since)
+{
+    *ret_since = (uint64_t)n->broken_since;
+    switch (n->svc) {
+    case SVC_RUNNING:
+        return n->broken ? SRM_CORE_SVC_DOWN : SRM_CORE_SVC_UP;
+    case SVC_STARTING:
+        return SRM_CORE_SVC_STARTING;
+    case SVC_FAILED:
+        return SRM_CORE_SVC_START_FAILED;
+    default:
+        return SRM_CORE_SVC_STOPPED;
     }
-    if (effects & SRM_FSM_EFFECT(START_SERVICES))
-        start_services(sim, n);
-    n->resync = true;
 }
 
-/* Feeds one event; returns the step's result. */
-static int step(struct sim *sim, struct node *n, const struct srm_fsm_event *ev)
+/* -- the core's callbacks: they act on the world, never call the core back -- */
+
+static struct node *node_of(void *data)
 {
-    struct srm_fsm_step st;
-    int r = srm_fsm_step(&n->fsm, ev, &st);
-
-    if (r == 0) {
-        print_step(sim, n, ev->type, &st);
-        apply_effects(sim, n, st.effects);
-    } else if (r == SRM_EREFUSED) {
-        sim->stats.refusals++;
-        if (sim->trace)
-            out(sim, sim->trace, "%s refused %s in %s: %s", n->name, srm_fsm_event_name(ev->type),
-                srm_fsm_state_name(n->fsm.state), st.why);
-    }
-    return r;
+    return data;
 }
 
-static int step_simple(struct sim *sim, struct node *n, enum srm_fsm_event_type type)
+static struct sim *sim_of(struct node *n)
 {
-    struct srm_fsm_event ev = {.type = type};
-    return step(sim, n, &ev);
+    return (struct sim *)((char *)(n - n->id) - offsetof(struct sim, nodes));
 }
 
-static unsigned claimed(const struct node *n)
-{
-    return n->actual | (n->op_busy ? n->op_acquire : 0);
-}
-
-static void send_report(struct sim *sim, struct node *n, bool restarting)
+static void deliver(struct sim *sim, struct node *n, const struct msg *m)
 {
     struct node *p = peer_of(sim, n);
-    struct msg m;
 
-    srm_fsm_report(&n->fsm, claimed(n), &m.r);
-    m.incarnation = n->incarnation;
-    m.seq = ++n->tx_seq;
-    m.ack_inc = n->peer_inc;
-    m.ack = n->rx_seq;
-    m.restarting = restarting;
-    if (!n->sent_any || m.r.wants != n->last_wants)
-        n->wants_seq = m.seq;
-    n->last_wants = m.r.wants;
-    n->last_sent = m.r;
-    n->sent_any = true;
     sim->stats.messages++;
     if (!connected(sim) || !n->memb_peer)
         return; /* CPG delivers only within the membership */
@@ -579,187 +534,194 @@ static void send_report(struct sim *sim, struct node *n, bool restarting)
     if (at < sim->last_deliver[p->id])
         at = sim->last_deliver[p->id];
     sim->last_deliver[p->id] = at;
-    push(sim, at, EV_DELIVER, p->id, 0, &m);
+    push(sim, at, EV_DELIVER, p->id, 0, m);
 }
 
-static bool report_equal(const struct srm_fsm_report *a, const struct srm_fsm_report *b)
+static void send_cb(struct srm_core *core, const void *payload, size_t len, void *data)
 {
-    return a->state == b->state && a->reason == b->reason && a->serves == b->serves &&
-           a->wants == b->wants && a->cs_up == b->cs_up && a->db_ok == b->db_ok &&
-           a->ha_enabled == b->ha_enabled && a->recovering == b->recovering &&
-           a->epoch == b->epoch && a->phase == b->phase;
+    struct node *n = node_of(data);
+    struct sim *sim = sim_of(n);
+
+    (void)core;
+    if (len > MSG_MAX)
+        abort();
+    if (sim->trace) {
+        struct srm_core_wire w;
+        if (srm_core_wire_decode(payload, len, &w) == 0)
+            out(sim, sim->trace, "%s sends %s serves %u wants %u seq %u ack %u", n->name,
+                srm_fsm_state_name((enum srm_fsm_state)w.report.state), w.report.serves,
+                w.report.wants, w.seq, w.ack);
+    }
+    n->last_sent.incarnation = n->incarnation;
+    n->last_sent.restarting = false;
+    n->last_sent.len = (uint16_t)len;
+    memcpy(n->last_sent.payload, payload, len);
+    deliver(sim, n, &n->last_sent);
 }
 
-static void maybe_send(struct sim *sim, struct node *n)
+static void op_cb(struct node *n, unsigned parts, bool acquire)
 {
-    struct srm_fsm_report r;
+    struct sim *sim = sim_of(n);
+    const struct srm_fsm *f = srm_core_fsm(n->core);
+    struct ev e = {
+        .kind = EV_OPDONE, .node = n->id, .gen = ++n->op_gen, .parts = parts, .acquire = acquire};
 
-    srm_fsm_report(&n->fsm, claimed(n), &r);
-    if (!n->sent_any || n->need_ack || !report_equal(&r, &n->last_sent))
-        send_report(sim, n, false);
-    n->need_ack = false;
+    if (acquire) {
+        bool takeover =
+            f->state == SRM_FSM_STATE_TAKING_OVER || f->state == SRM_FSM_STATE_BACKUP_ACTIVATED;
+        if (f->peer_status != SRM_FSM_PEER_VISIBLE) {
+            sim->stats.takeovers++;
+            /* Quorum is what Corosync's current membership says on this node: within the
+             * detection window after a cut, the previous membership still stands. */
+            if (!n->memb_quorate)
+                violate(sim, "%s takes over partitions %u of a peer it cannot see without quorum",
+                        n->name, parts);
+        }
+        if ((n->takeover_fail && takeover) ||
+            (n->takeback_fail && f->state == SRM_FSM_STATE_TAKING_BACK)) {
+            n->takeover_fail = n->takeover_fail && !takeover;
+            n->takeback_fail = n->takeback_fail && takeover;
+            e.err = -EIO;
+        }
+        out(sim, sim->trace, "%s acquires %u (peer %s)%s", n->name, parts,
+            f->peer_status == SRM_FSM_PEER_VISIBLE ? "in sight" : "out of sight",
+            e.err ? ": fails" : "");
+    } else {
+        out(sim, sim->trace, "%s releases %u", n->name, parts);
+    }
+    e.at = sim->now + (acquire ? sim->p.acquire_time : sim->p.release_time);
+    push_ev(sim, e);
 }
 
-static int64_t fence_delay(const struct sim *sim, enum srm_fsm_loss kind)
+static void acquire_cb(struct srm_core *core, unsigned parts, void *data)
 {
-    switch (kind) {
-    case SRM_FSM_LOSS_NODE:
-        return sim->p.fence_node;
-    case SRM_FSM_LOSS_PROCESS:
-        return sim->p.fence_process;
-    default:
-        return 0;
+    (void)core;
+    op_cb(node_of(data), parts, true);
+}
+
+static void release_cb(struct srm_core *core, unsigned parts, void *data)
+{
+    (void)core;
+    op_cb(node_of(data), parts, false);
+}
+
+static void services_cb(struct srm_core *core, bool start, void *data)
+{
+    struct node *n = node_of(data);
+    struct sim *sim = sim_of(n);
+
+    (void)core;
+    out(sim, sim->trace, "%s services: %s", n->name, start ? "start" : "stop");
+    if (start) {
+        start_services(sim, n);
+        return;
+    }
+    n->svc = SVC_STOPPED;
+    n->svc_gen++;
+    stop_serving(sim, n); /* engines stop with their services */
+}
+
+static void step_cb(struct srm_core *core, enum srm_fsm_event_type type, int rc,
+                    const struct srm_fsm_step *st, void *data)
+{
+    struct node *n = node_of(data);
+    struct sim *sim = sim_of(n);
+
+    if (rc == SRM_EREFUSED) {
+        sim->stats.refusals++;
+        if (sim->trace)
+            out(sim, sim->trace, "%s refused %s in %s: %s", n->name, srm_fsm_event_name(type),
+                srm_fsm_state_name(st->from), st->why);
+        return;
+    }
+    if (rc < 0)
+        return;
+    if (st->effects & SRM_FSM_EFFECT(PERSIST)) {
+        n->disk.present = true;
+        n->disk.corrupt = false;
+        n->disk.state = st->to;
+        n->disk.reason = st->to_reason;
+        n->disk.epoch = srm_core_fsm(core)->epoch;
+    }
+    if (st->from == st->to && st->from_reason == st->to_reason)
+        return;
+    sim->stats.transitions++;
+    out(sim, sim->timeline, "%s  %s / %s  ->  %s / %s   [%s: %s]", n->name,
+        srm_fsm_state_name(st->from), srm_fsm_reason_name(st->from_reason),
+        srm_fsm_state_name(st->to), srm_fsm_reason_name(st->to_reason), srm_fsm_event_name(type),
+        st->why);
+}
+
+static void lease_cb(struct srm_core *core, void *data)
+{
+    struct node *n = node_of(data);
+
+    (void)core;
+    if (n->lease_pending) {
+        n->lease_pending = false;
+        n->lease_gen++; /* renewed: the pending expiry no longer applies */
     }
 }
 
-/*
- * Whether this node may take over users of a peer it cannot see. Besides the delay that
- * goes with how the peer was lost, a peer node that is in the membership but silent
- * (rejoined while its srmd is paused or hung) gets the process fence from when it joined:
- * by then its engines' lease has run out; and quorum must have been held for the node
- * fence.
- */
-static bool fence_elapsed(const struct sim *sim, const struct node *n)
-{
-    if (n->hb != HB_LOST)
-        return false;
-    if (sim->now - n->lost_at < fence_delay(sim, n->lost_kind))
-        return false;
-    if (n->s_memb_peer && sim->now - n->s_memb_peer_since < sim->p.fence_process)
-        return false;
-    /* Quorum just gained: the ring that gave it may have left the peer out a moment ago;
-     * give the peer's side the node fence to notice it lost quorum. */
-    if (sim->now - n->s_quorate_since < sim->p.fence_node)
-        return false;
-    return true;
-}
+/* -- the heartbeat layer -- */
 
-static void peer_lost(struct sim *sim, struct node *n, enum srm_fsm_loss kind)
+static void hb_lost(struct sim *sim, struct node *n, enum srm_fsm_loss kind)
 {
-    struct srm_fsm_event ev = {.type = SRM_FSM_EVENT_PEER_LOST, .u.loss = kind};
-
     n->hb = HB_LOST;
     n->lost_at = sim->now;
-    n->lost_kind = kind;
     n->peer_restarting = false;
     out(sim, sim->trace, "%s lost its peer (%s)", n->name, srm_fsm_loss_name(kind));
-    step(sim, n, &ev);
-    push(sim, sim->now + fence_delay(sim, kind), EV_WAKE, n->id, 0, NULL);
+    srm_core_peer_lost(n->core, (uint64_t)sim->now, kind);
 }
 
-static void handle_report(struct sim *sim, struct node *n, const struct msg *m)
+static void hb_report(struct sim *sim, struct node *n, const struct msg *m)
 {
-    struct srm_fsm_event ev = {.type = SRM_FSM_EVENT_PEER_KEEPALIVE, .u.peer = m->r};
+    bool back = n->hb == HB_LOST || (n->peer_inc != 0 && n->peer_inc != m->incarnation);
 
-    if (n->hb == HB_LOST || (n->peer_inc != 0 && n->peer_inc != m->incarnation))
-        ev.type = SRM_FSM_EVENT_PEER_BACK;
     if (n->peer_inc != m->incarnation)
         n->peer_restarting = false;
     if (m->restarting)
         n->peer_restarting = true;
-    if (n->peer_inc != m->incarnation || !report_equal(&m->r, &n->last_rcvd))
-        n->need_ack = true;
-    n->last_rcvd = m->r;
     n->peer_inc = m->incarnation;
-    n->rx_seq = m->seq;
-    /* An acknowledgement of another incarnation's reports acknowledges nothing. */
-    n->peer_ack = m->ack_inc == n->incarnation ? m->ack : 0;
     n->hb = HB_VISIBLE;
     n->last_heard = sim->now;
     push(sim, sim->now + sim->p.keepalive_timeout, EV_HBCHECK, n->id, ++n->hb_gen, NULL);
-    step(sim, n, &ev);
+    if (m->len && srm_core_peer_report(n->core, (uint64_t)sim->now, m->incarnation, back,
+                                       m->payload, m->len) < 0)
+        violate(sim, "%s received a report it could not decode", n->name);
 }
 
-static void check_timeouts(struct sim *sim, struct node *n)
+static void hb_membership(struct sim *sim, struct node *n, const struct inbox_item *it)
+{
+    n->s_memb_peer = it->memb_peer;
+    srm_core_membership(n->core, (uint64_t)sim->now, it->memb_peer, it->memb_quorate);
+    /* The peer's node rejoined but its srmd is not heard yet: a new keepalive timeout. */
+    if (n->hb == HB_LOST && it->memb_peer) {
+        n->rejoined_at = sim->now;
+        push(sim, sim->now + sim->p.keepalive_timeout, EV_HBCHECK, n->id, ++n->hb_gen, NULL);
+    }
+    if (n->hb == HB_VISIBLE && !it->memb_peer) {
+        n->hb = HB_LOST; /* the core saw the node loss in the same membership */
+        n->lost_at = sim->now;
+        out(sim, sim->trace, "%s lost its peer (node)", n->name);
+    }
+}
+
+static void hb_timeouts(struct sim *sim, struct node *n)
 {
     if (n->hb == HB_VISIBLE && sim->now - n->last_heard >= sim->p.keepalive_timeout)
-        peer_lost(sim, n, SRM_FSM_LOSS_TIMEOUT);
+        hb_lost(sim, n, SRM_FSM_LOSS_TIMEOUT);
+    else if (n->hb == HB_UNKNOWN && sim->now - n->started_at >= sim->p.init_timeout)
+        hb_lost(sim, n, SRM_FSM_LOSS_TIMEOUT);
     else if (n->hb == HB_LOST && n->rejoined_at > n->lost_at && n->s_memb_peer &&
              sim->now - n->rejoined_at >= sim->p.keepalive_timeout)
-        peer_lost(sim, n, SRM_FSM_LOSS_TIMEOUT); /* its node came back, its srmd did not */
-    else if (n->hb == HB_UNKNOWN && sim->now - n->started_at >= sim->p.init_timeout)
-        peer_lost(sim, n, SRM_FSM_LOSS_TIMEOUT);
-}
-
-static void cs_sync(struct sim *sim, struct node *n)
-{
-    enum srm_fsm_cs cs = n->fsm.cs;
-
-    if (n->svc == SVC_RUNNING && !n->broken && cs != SRM_FSM_CS_UP)
-        step_simple(sim, n, SRM_FSM_EVENT_CS_UP);
-    else if (n->svc == SVC_RUNNING && n->broken &&
-             sim->now - n->broken_since >= sim->p.cs_down_delay && cs != SRM_FSM_CS_DOWN)
-        step_simple(sim, n, SRM_FSM_EVENT_CS_DOWN);
-    else if (n->svc == SVC_FAILED && cs != SRM_FSM_CS_DOWN)
-        step_simple(sim, n, SRM_FSM_EVENT_CS_START_FAILED);
-}
-
-static void reconcile(struct sim *sim, struct node *n)
-{
-    struct node *p = peer_of(sim, n);
-    struct srm_fsm_own_plan plan;
-    bool fresh = n->peer_ack >= n->wants_seq;
-
-    if (n->op_busy)
-        return;
-    srm_fsm_own_plan(&n->fsm, n->actual, fence_elapsed(sim, n), fresh, &plan);
-    if (plan.release) {
-        n->op_busy = true;
-        n->op_release = plan.release;
-        n->op_acquire = 0;
-        push(sim, sim->now + sim->p.release_time, EV_OPDONE, n->id, ++n->op_gen, NULL);
-        out(sim, sim->trace, "%s releases %u", n->name, plan.release);
-        return;
-    }
-    if (plan.acquire) {
-        enum srm_fsm_state st = n->fsm.state;
-        if (n->takeover_fail &&
-            (st == SRM_FSM_STATE_TAKING_OVER || st == SRM_FSM_STATE_BACKUP_ACTIVATED)) {
-            n->takeover_fail = false;
-            step_simple(sim, n, SRM_FSM_EVENT_TAKEOVER_FAILED);
-            return;
-        }
-        if (n->takeback_fail && st == SRM_FSM_STATE_TAKING_BACK) {
-            n->takeback_fail = false;
-            step_simple(sim, n, SRM_FSM_EVENT_TAKEBACK_FAILED);
-            return;
-        }
-        if (n->fsm.peer_status != SRM_FSM_PEER_VISIBLE) {
-            sim->stats.takeovers++;
-            /* Quorum is what Corosync's current membership says on this node: within the
-             * detection window after a cut, the old membership (quorate) still stands. */
-            if (!n->memb_quorate)
-                violate(sim, "%s takes over partitions %u of a peer it cannot see without quorum",
-                        n->name, plan.acquire);
-        }
-        (void)p;
-        n->op_busy = true;
-        n->op_release = 0;
-        n->op_acquire = plan.acquire;
-        push(sim, sim->now + sim->p.acquire_time, EV_OPDONE, n->id, ++n->op_gen, NULL);
-        out(sim, sim->trace, "%s acquires %u (peer %s)", n->name, plan.acquire,
-            n->fsm.peer_status == SRM_FSM_PEER_VISIBLE ? "in sight" : "out of sight");
-        return;
-    }
-    if (plan.complete != SRM_FSM_EVENT_MAX)
-        step_simple(sim, n, plan.complete);
-}
-
-static void fallback_sync(struct sim *sim, struct node *n)
-{
-    bool eligible = sim->p.auto_fallback && srm_fsm_fallback_eligible(&n->fsm);
-
-    if (eligible && !n->fb_armed) {
-        n->fb_armed = true;
-        push(sim, sim->now + sim->p.auto_fallback_delay, EV_FALLBACK, n->id, ++n->fb_gen, NULL);
-    } else if (!eligible && n->fb_armed) {
-        n->fb_armed = false;
-        n->fb_gen++;
-    }
+        hb_lost(sim, n, SRM_FSM_LOSS_TIMEOUT); /* its node came back, its srmd did not */
 }
 
 static void srmd_sync(struct sim *sim, struct node *n)
 {
+    uint64_t now = (uint64_t)sim->now;
+
     if (!active(n))
         return;
     if (n->syncing) {
@@ -770,70 +732,57 @@ static void srmd_sync(struct sim *sim, struct node *n)
     for (int rounds = 0; rounds < 64; rounds++) {
         n->resync = false;
         for (size_t i = 0; i < n->ninbox; i++) {
-            const struct inbox_item *it = &n->inbox[i];
-            if (it->kind == IN_MSG) {
-                handle_report(sim, n, &it->msg);
-            } else if (it->kind == IN_PROCDOWN) {
+            const struct inbox_item it = n->inbox[i];
+            switch (it.kind) {
+            case IN_MSG:
+                hb_report(sim, n, &it.msg);
+                break;
+            case IN_PROCDOWN:
                 /* CPG names the process that left: a restarted peer's old process leaving
-                 * says nothing about the new one. */
-                if (n->hb == HB_VISIBLE && !n->peer_restarting &&
-                    it->msg.incarnation == n->peer_inc)
-                    peer_lost(sim, n, SRM_FSM_LOSS_PROCESS);
-            } else {
-                if (it->memb_peer && (!n->s_memb_peer || it->reformed)) {
-                    /* The peer joined, or the ring re-formed around it (its srmd may have
-                     * restarted meanwhile): tell it where we stand, and count its silence
-                     * from now. */
-                    n->s_memb_peer_since = sim->now;
-                    n->need_ack = true;
-                }
-                n->s_memb_peer = it->memb_peer;
-                if (!n->s_quorate && it->memb_quorate)
-                    n->s_quorate_since = sim->now;
-                n->s_quorate = it->memb_quorate;
-                if (n->fsm.quorate != n->s_quorate) {
-                    struct srm_fsm_event q = {.type = n->s_quorate ? SRM_FSM_EVENT_QUORUM_REGAINED
-                                                                   : SRM_FSM_EVENT_QUORUM_LOST,
-                                              .u.quorum.peer_present = n->s_memb_peer};
-                    step(sim, n, &q);
-                }
-                /* The peer's node rejoined but its srmd is not heard yet: give it a new
+                 * says nothing about the new one; an announced restart waits for the
                  * keepalive timeout. */
-                if (n->hb == HB_LOST && it->memb_peer && it->reformed) {
-                    n->rejoined_at = sim->now;
-                    push(sim, sim->now + sim->p.keepalive_timeout, EV_HBCHECK, n->id, ++n->hb_gen,
-                         NULL);
-                }
-                if (n->hb == HB_VISIBLE && !n->s_memb_peer)
-                    peer_lost(sim, n, SRM_FSM_LOSS_NODE);
+                if (n->hb == HB_VISIBLE && !n->peer_restarting && it.msg.incarnation == n->peer_inc)
+                    hb_lost(sim, n, SRM_FSM_LOSS_PROCESS);
+                break;
+            case IN_MEMB:
+                hb_membership(sim, n, &it);
+                break;
+            case IN_ENGINES_STOPPED:
+                srm_core_engines_stopped(n->core, now, it.parts);
+                break;
+            case IN_OPDONE:
+                srm_core_op_done(n->core, now, it.err);
+                break;
             }
         }
         n->ninbox = 0;
-        check_timeouts(sim, n);
-        if (n->fsm.ha_enabled != sim->ha)
-            step_simple(sim, n, sim->ha ? SRM_FSM_EVENT_HA_ENABLED : SRM_FSM_EVENT_HA_DISABLED);
-        if (n->fsm.db_ok == n->db_failed)
-            step_simple(sim, n,
-                        n->db_failed ? SRM_FSM_EVENT_DB_FAILED : SRM_FSM_EVENT_DB_RECOVERED);
-        cs_sync(sim, n);
-        if (n->lease_pending && n->hb == HB_VISIBLE && n->peer_ack >= 1 &&
-            !((n->fsm.peer.serves | n->fsm.peer.wants) & SRM_FSM_PART_PEER)) {
-            n->lease_pending = false;
-            n->lease_gen++;
-        }
-        maybe_send(sim, n);
-        reconcile(sim, n);
-        fallback_sync(sim, n);
-        maybe_send(sim, n);
-        if (!n->resync)
+        hb_timeouts(sim, n);
+        uint64_t since;
+        enum srm_core_svc svc = svc_view(n, &since);
+        srm_core_services(n->core, now, svc, since);
+        srm_core_datastore(n->core, now, !n->db_failed);
+        srm_core_ha(n->core, now, sim->ha);
+        if (!n->resync && n->ninbox == 0)
             break;
     }
     n->syncing = false;
+    uint64_t next = srm_core_tick(n->core, now);
+    if (next != UINT64_MAX)
+        push(sim, (int64_t)next, EV_WAKE, n->id, ++n->wake_gen, NULL);
 }
 
 static void srmd_start(struct sim *sim, struct node *n)
 {
-    struct srm_fsm_event ev = {.type = SRM_FSM_EVENT_START};
+    struct srm_core_params cp;
+    struct srm_core_io io = {.send_cb = send_cb,
+                             .acquire_cb = acquire_cb,
+                             .release_cb = release_cb,
+                             .services_cb = services_cb,
+                             .step_cb = step_cb,
+                             .lease_cb = lease_cb,
+                             .data = n};
+    struct srm_core_start st = {0};
+    uint64_t since;
 
     n->running = true;
     n->paused = false;
@@ -844,48 +793,51 @@ static void srmd_start(struct sim *sim, struct node *n)
     n->peer_restarting = false;
     n->ninbox = 0;
     n->s_memb_peer = n->memb_peer;
-    n->s_memb_peer_since = sim->now;
-    n->s_quorate = n->memb_quorate;
-    n->s_quorate_since = sim->now;
-    n->tx_seq = n->rx_seq = n->peer_ack = n->wants_seq = 0;
-    n->sent_any = false;
-    n->need_ack = false;
-    n->op_busy = false;
     n->op_gen++;
-    n->fb_armed = false;
-    n->fb_gen++;
     /* After an announced restart the peer did not start a fence: renew the engines' lease
-     * at once. After a crash the peer may be about to take over: let the lease run until
-     * the peer has heard this incarnation and shows no claim on its users. */
-    if (n->crashed)
-        n->lease_pending = true;
-    else
+     * at once. After a crash the peer may be about to take over: the core says when. */
+    n->lease_pending = n->crashed;
+    if (!n->crashed)
         n->lease_gen++;
-    n->crashed = false;
 
-    srm_fsm_init(&n->fsm);
+    srm_core_params_default(&cp);
+    cp.cs_down_delay_ms = (uint64_t)sim->p.cs_down_delay;
+    cp.auto_fallback = sim->p.auto_fallback;
+    cp.auto_fallback_delay_ms = (uint64_t)sim->p.auto_fallback_delay;
+    cp.fence_node_ms = (uint64_t)sim->p.fence_node;
+    cp.fence_process_ms = (uint64_t)sim->p.fence_process;
+    cp.fence_timeout_ms = 0;
+    srm_core_free(n->core);
+    n->core = NULL;
+    if (srm_core_new(&cp, &io, n->incarnation, &n->core) < 0)
+        abort();
+
     if (!n->disk.present)
-        ev.u.start.kind = SRM_FSM_START_FRESH;
+        st.kind = SRM_FSM_START_FRESH;
     else if (n->disk.corrupt)
-        ev.u.start.kind = SRM_FSM_START_CORRUPT;
+        st.kind = SRM_FSM_START_CORRUPT;
     else {
-        ev.u.start.kind = SRM_FSM_START_RESUME;
-        ev.u.start.state = n->disk.state;
-        ev.u.start.reason = n->disk.reason;
-        ev.u.start.epoch = n->disk.epoch;
+        st.kind = SRM_FSM_START_RESUME;
+        st.state = n->disk.state;
+        st.reason = n->disk.reason;
+        st.epoch = n->disk.epoch;
     }
-    ev.u.start.ha_enabled = sim->ha;
-    ev.u.start.quorate = n->s_quorate;
-    ev.u.start.db_ok = !n->db_failed;
-    ev.u.start.cs = n->svc == SVC_RUNNING && !n->broken ? SRM_FSM_CS_UP
-                    : n->svc == SVC_STOPPED             ? SRM_FSM_CS_STOPPED
-                                                        : SRM_FSM_CS_PENDING;
+    st.after_crash = n->crashed;
+    st.ha_enabled = sim->ha;
+    st.quorate = n->memb_quorate;
+    st.peer_present = n->memb_peer;
+    st.db_ok = !n->db_failed;
+    st.svc = svc_view(n, &since);
+    st.svc_down_since_ms = since;
+    st.serving = n->actual;
+    n->crashed = false;
     out(sim, sim->timeline, "%s  srmd starts (%s)", n->name,
-        ev.u.start.kind == SRM_FSM_START_FRESH     ? "fresh"
-        : ev.u.start.kind == SRM_FSM_START_CORRUPT ? "persisted state unreadable"
-                                                   : srm_fsm_state_name(n->disk.state));
-    step(sim, n, &ev);
-    push(sim, sim->now, EV_TICK, n->id, ++n->tick_gen, NULL);
+        st.kind == SRM_FSM_START_FRESH     ? "fresh"
+        : st.kind == SRM_FSM_START_CORRUPT ? "persisted state unreadable"
+                                           : srm_fsm_state_name(n->disk.state));
+    if (srm_core_start(n->core, (uint64_t)sim->now, &st) < 0)
+        abort();
+    push(sim, sim->now + sim->p.keepalive_interval, EV_TICK, n->id, ++n->tick_gen, NULL);
     push(sim, sim->now + sim->p.init_timeout, EV_HBCHECK, n->id, ++n->hb_gen, NULL);
     srmd_sync(sim, n);
 }
@@ -898,14 +850,19 @@ static void srmd_stop(struct sim *sim, struct node *n, bool announce)
     if (!n->running)
         return;
     if (announce && !n->paused) {
-        send_report(sim, n, true);
+        struct msg m = n->last_sent;
+        m.restarting = true;
+        deliver(sim, n, &m);
         /* An announced restart extends the engines' lease up to just before the peer's
          * keepalive timeout, so users stay served while srmd comes back. */
         lease = sim->p.keepalive_timeout > 6000 ? sim->p.keepalive_timeout - 5000 : lease;
     }
+    n->last_fsm = *srm_core_fsm(n->core);
+    srm_core_free(n->core);
+    n->core = NULL;
     n->running = false;
     n->paused = false;
-    n->op_busy = false;
+    n->ninbox = 0;
     n->op_gen++;
     if (!announce)
         n->crashed = true;
@@ -924,11 +881,13 @@ static void check_invariants(struct sim *sim)
     bool a_users = (a->actual & SRM_FSM_PART_OWN) && (b->actual & SRM_FSM_PART_PEER);
     bool b_users = (a->actual & SRM_FSM_PART_PEER) && (b->actual & SRM_FSM_PART_OWN);
 
-    if (a_users || b_users)
+    if (a_users || b_users) {
+        const struct srm_fsm *fa = sim_fsm(sim, 0), *fb = sim_fsm(sim, 1);
         violate(sim, "%s's users are served by both nodes%s (n1 %s/%s, n2 %s/%s)",
                 a_users ? "n1" : "n2", can_talk(sim) ? " while they can talk" : "",
-                srm_fsm_state_name(a->fsm.state), srm_fsm_reason_name(a->fsm.reason),
-                srm_fsm_state_name(b->fsm.state), srm_fsm_reason_name(b->fsm.reason));
+                srm_fsm_state_name(fa->state), srm_fsm_reason_name(fa->reason),
+                srm_fsm_state_name(fb->state), srm_fsm_reason_name(fb->reason));
+    }
 }
 
 /* ---- event dispatch --------------------------------------------------------------------- */
@@ -948,7 +907,7 @@ static void dispatch(struct sim *sim, const struct ev *e)
         if (e->gen != n->tick_gen || !n->running)
             break;
         if (active(n))
-            send_report(sim, n, false);
+            srm_core_send(n->core, (uint64_t)sim->now);
         push(sim, sim->now + sim->p.keepalive_interval, EV_TICK, n->id, n->tick_gen, NULL);
         break;
     case EV_HBCHECK:
@@ -964,15 +923,13 @@ static void dispatch(struct sim *sim, const struct ev *e)
         if (n->running)
             enqueue(n, &(struct inbox_item){.kind = IN_MEMB,
                                             .memb_peer = n->memb_peer,
-                                            .memb_quorate = n->memb_quorate,
-                                            .reformed = true});
+                                            .memb_quorate = n->memb_quorate});
         /* The engines fence themselves, whatever srmd is doing: libsrm follows the node's
          * quorum and stops serving when the node is cut off from its peer without it. */
         if (!n->memb_quorate && !n->memb_peer && n->actual) {
             out(sim, sim->trace, "%s engines: quorum and peer lost: stop serving", n->name);
-            stop_serving(n);
+            stop_serving(sim, n);
         }
-        push(sim, sim->now + sim->p.fence_process, EV_WAKE, n->id, 0, NULL);
         srmd_sync(sim, n);
         break;
     }
@@ -986,7 +943,8 @@ static void dispatch(struct sim *sim, const struct ev *e)
         if (e->gen == n->lease_gen && (!n->running || n->paused || n->lease_pending)) {
             if (n->actual)
                 out(sim, sim->trace, "%s engines' lease expired: stop serving", n->name);
-            stop_serving(n);
+            stop_serving(sim, n);
+            srmd_sync(sim, n);
         }
         break;
     case EV_SVC_READY:
@@ -995,24 +953,25 @@ static void dispatch(struct sim *sim, const struct ev *e)
         n->svc = (n->startfail || n->broken) ? SVC_FAILED : SVC_RUNNING;
         srmd_sync(sim, n);
         break;
-    case EV_CSCHECK:
     case EV_WAKE:
+        if (e->gen && e->gen != n->wake_gen)
+            break;
+        srmd_sync(sim, n);
+        break;
+    case EV_CSCHECK:
+    case EV_FLUSH:
         srmd_sync(sim, n);
         break;
     case EV_OPDONE:
-        if (e->gen != n->op_gen || !n->op_busy)
+        if (e->gen != n->op_gen || !n->running)
             break;
-        n->op_busy = false;
-        n->actual = (n->actual & ~n->op_release) | n->op_acquire;
-        n->op_release = n->op_acquire = 0;
-        n->resync = true;
-        srmd_sync(sim, n);
-        break;
-    case EV_FALLBACK:
-        if (e->gen != n->fb_gen || !n->fb_armed || !active(n))
-            break;
-        n->fb_armed = false;
-        step_simple(sim, n, SRM_FSM_EVENT_FALLBACK_TIMER);
+        if (!e->err) {
+            if (e->acquire)
+                n->actual |= e->parts;
+            else
+                n->actual &= ~e->parts;
+        }
+        enqueue(n, &(struct inbox_item){.kind = IN_OPDONE, .err = e->err});
         srmd_sync(sim, n);
         break;
     }
@@ -1041,19 +1000,11 @@ void sim_run_for(struct sim *sim, int64_t ms)
 
 static bool node_settled(struct sim *sim, struct node *n)
 {
-    struct srm_fsm_own_plan plan;
-
     if (!n->powered || !n->running)
         return true;
-    if (n->paused || n->op_busy || n->ninbox)
+    if (n->paused || n->ninbox || n->svc == SVC_STARTING)
         return false;
-    if (srm_fsm_state_is_transient(n->fsm.state))
-        return false;
-    if (n->svc == SVC_STARTING)
-        return false;
-    srm_fsm_own_plan(&n->fsm, n->actual, fence_elapsed(sim, n), n->peer_ack >= n->wants_seq, &plan);
-    return plan.release == 0 && plan.acquire == 0 && plan.blocked == 0 &&
-           plan.complete == SRM_FSM_EVENT_MAX;
+    return srm_core_settled(n->core, (uint64_t)sim->now);
 }
 
 /* A ring is still forming, or some node has not seen the last one yet. */
@@ -1093,7 +1044,7 @@ int sim_new(const struct sim_params *p, uint64_t seed, struct sim **ret_sim)
         struct node *n = &sim->nodes[i];
         n->id = i;
         snprintf(n->name, sizeof(n->name), "n%d", i + 1);
-        srm_fsm_init(&n->fsm);
+        srm_fsm_init(&n->last_fsm);
         n->svc = SVC_STOPPED;
     }
     *ret_sim = sim;
@@ -1104,8 +1055,10 @@ void sim_free(struct sim *sim)
 {
     if (!sim)
         return;
-    for (int i = 0; i < SIM_NODES; i++)
+    for (int i = 0; i < SIM_NODES; i++) {
         free(sim->nodes[i].inbox);
+        srm_core_free(sim->nodes[i].core);
+    }
     free(sim->heap);
     free(sim->rings);
     free(sim);
@@ -1128,7 +1081,8 @@ int64_t sim_now(const struct sim *sim)
 
 const struct srm_fsm *sim_fsm(const struct sim *sim, int node)
 {
-    return &sim->nodes[node].fsm;
+    const struct node *n = &sim->nodes[node];
+    return n->core ? srm_core_fsm(n->core) : &n->last_fsm;
 }
 
 unsigned sim_serving(const struct sim *sim, int node)
@@ -1245,6 +1199,11 @@ void sim_act(struct sim *sim, enum sim_action a, int node, int64_t arg)
     case SIM_POWER_OFF:
         if (!n->powered)
             break;
+        if (n->core) {
+            n->last_fsm = *srm_core_fsm(n->core);
+            srm_core_free(n->core);
+            n->core = NULL;
+        }
         n->powered = false;
         n->running = false;
         n->paused = false;
@@ -1252,7 +1211,9 @@ void sim_act(struct sim *sim, enum sim_action a, int node, int64_t arg)
         n->svc_gen++;
         n->memb_peer = false;
         n->memb_quorate = false;
-        stop_serving(n);
+        n->actual = 0;
+        n->op_gen++;
+        n->ninbox = 0;
         n->lease_gen++;
         topology_changed(sim);
         break;
@@ -1283,18 +1244,19 @@ void sim_act(struct sim *sim, enum sim_action a, int node, int64_t arg)
     case SIM_RESUME:
         if (n->running && n->paused) {
             n->paused = false;
-            n->lease_gen++;
-            /* The peer may have declared this node lost meanwhile: whatever it acknowledged
-             * before no longer counts; start the handshake over. */
-            n->wants_seq = n->tx_seq + 1;
-            n->need_ack = true;
-            /* Silence heard while stalled proves nothing: the timeout window starts over.
-             * A peer that really died left its trace in the queued membership changes. */
+            if (!n->lease_pending)
+                n->lease_gen++;
+            /* Silence heard while stalled proves nothing: the keepalive timeout starts over
+             * (a peer that really died left its trace in the queued membership changes);
+             * and the core starts its handshake over. */
             if (n->hb == HB_VISIBLE) {
                 n->last_heard = sim->now;
                 push(sim, sim->now + sim->p.keepalive_timeout, EV_HBCHECK, n->id, ++n->hb_gen,
                      NULL);
             }
+            srm_core_resume(n->core, (uint64_t)sim->now, n->actual);
+            srmd_sync(sim, n); /* what queued up during the pause */
+            srm_core_resume_done(n->core, (uint64_t)sim->now);
             /* timers that fired while paused run now */
             push(sim, sim->now, EV_TICK, n->id, ++n->tick_gen, NULL);
             srmd_sync(sim, n);
@@ -1352,7 +1314,7 @@ void sim_act(struct sim *sim, enum sim_action a, int node, int64_t arg)
         break;
     case SIM_INTERNAL_ERROR:
         if (active(n)) {
-            step_simple(sim, n, SRM_FSM_EVENT_INTERNAL_ERROR);
+            srm_core_internal_error(n->core, (uint64_t)sim->now);
             srmd_sync(sim, n);
         }
         break;
@@ -1386,11 +1348,10 @@ int sim_admin(struct sim *sim, enum srm_fsm_event_type op, int node, const char 
         out(sim, sim->timeline, ">> recover");
         for (int i = 0; i < SIM_NODES; i++) {
             struct node *n = &sim->nodes[i];
-            const char *w;
+            const char *w = NULL;
             if (!active(n))
                 continue;
-            if (srm_fsm_check(&n->fsm, op, &w) == 0) {
-                step_simple(sim, n, op);
+            if (srm_core_admin(n->core, (uint64_t)sim->now, op, &w) == 0) {
                 accepted++;
                 srmd_sync(sim, n);
             } else {
@@ -1413,14 +1374,11 @@ int sim_admin(struct sim *sim, enum srm_fsm_event_type op, int node, const char 
         out(sim, sim->timeline, ">> refused: %s does not answer", n->name);
         return SRM_EUNREACHABLE;
     }
-    r = srm_fsm_check(&n->fsm, op, &why);
-    if (r == 0) {
-        step_simple(sim, n, op);
+    r = srm_core_admin(n->core, (uint64_t)sim->now, op, &why);
+    if (r == 0)
         srmd_sync(sim, n);
-    } else {
-        sim->stats.refusals++;
+    else
         out(sim, sim->timeline, ">> refused: %s", why);
-    }
     if (ret_why)
         *ret_why = why;
     return r;
