@@ -52,7 +52,11 @@
     X(UNREACHABLE, "node is not reachable")                                                        \
     X(DB_DOWN, "configuration database is unreachable")                                            \
     X(DB_SCHEMA, "configuration database schema is newer than this program")                       \
-    X(FAILED_OVER, "refused while a node is failed over")
+    X(FAILED_OVER, "refused while a node is failed over")                                          \
+    X(BADMSG, "malformed local IPC message")                                                       \
+    X(IPC_VERSION, "local IPC message of an unsupported protocol version")                         \
+    X(LEASE, "serving lease expired: srmd did not renew it in time")                               \
+    X(NOT_GRANTED, "partition is not granted to this process")
 
 #define SRM_E_BASE 10000
 
@@ -100,6 +104,10 @@ enum {
 #define SRM_EDB_DOWN       SRM_E(DB_DOWN)
 #define SRM_EDB_SCHEMA     SRM_E(DB_SCHEMA)
 #define SRM_EFAILED_OVER   SRM_E(FAILED_OVER)
+#define SRM_EBADMSG        SRM_E(BADMSG)
+#define SRM_EIPC_VERSION   SRM_E(IPC_VERSION)
+#define SRM_ELEASE         SRM_E(LEASE)
+#define SRM_ENOT_GRANTED   SRM_E(NOT_GRANTED)
 
 /*
  * Message for a return value: a project code, a negative errno, or a positive errno.

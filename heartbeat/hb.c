@@ -328,6 +328,7 @@ static void peer_heard(struct srm_hb *hb, uint32_t pid, const struct srm__hb_env
     }
 
     account_missed(hb);
+    hb->rejoined_at = 0;
     hb->peer_inc = env->incarnation;
     hb->peer_seq = env->seq;
     hb->peer_pid = pid;
@@ -427,6 +428,20 @@ void srm__hb_on_quorum(struct srm_hb *hb, bool quorate)
     set_quorate(hb, quorate);
 }
 
+/* Every membership change (quorum notification with its view). */
+void srm__hb_on_membership(struct srm_hb *hb, bool quorate, bool peer_in_view)
+{
+    set_quorate(hb, quorate);
+    hb->peer_in_view = peer_in_view;
+    /* The lost peer's node is back but its process may be silent (paused, hung): it gets a
+     * new keepalive timeout, counted from now, and is reported lost again if it stays
+     * silent. */
+    if (hb->peer_state == SRM_HB_PEER_LOST)
+        hb->rejoined_at = peer_in_view ? hb->now : 0;
+    if (!quiet(hb) && hb->cb.membership_cb)
+        hb->cb.membership_cb(hb, peer_in_view, quorate, hb->data);
+}
+
 static void check_peer(struct srm_hb *hb)
 {
     switch (hb->peer_state) {
@@ -439,6 +454,12 @@ static void check_peer(struct srm_hb *hb)
         account_missed(hb);
         if (hb->now >= hb->last_heard + hb->timeout_ms)
             peer_lose(hb, SRM_HB_LOSS_TIMEOUT, false);
+        break;
+    case SRM_HB_PEER_LOST:
+        if (hb->rejoined_at && hb->now >= hb->rejoined_at + hb->timeout_ms) {
+            hb->rejoined_at = 0;
+            peer_lose(hb, SRM_HB_LOSS_TIMEOUT, false);
+        }
         break;
     default:
         break;
@@ -471,6 +492,10 @@ static uint64_t next_deadline(const struct srm_hb *hb)
     }
     case SRM_HB_PEER_RESTARTING:
         next = min64(next, hb->last_heard + hb->timeout_ms);
+        break;
+    case SRM_HB_PEER_LOST:
+        if (hb->rejoined_at)
+            next = min64(next, hb->rejoined_at + hb->timeout_ms);
         break;
     default:
         break;
@@ -730,4 +755,23 @@ void srm_hb_stats_get(const struct srm_hb *hb, struct srm_hb_stats *ret_stats)
 {
     if (hb && ret_stats)
         *ret_stats = hb->stats;
+}
+
+void srm_hb_resume(struct srm_hb *hb, uint64_t now_ms)
+{
+    hb->now = now_ms;
+    /* Silence heard while this process was stalled proves nothing about the peer. */
+    if (hb->peer_state == SRM_HB_PEER_ALIVE || hb->peer_state == SRM_HB_PEER_RESTARTING) {
+        hb->last_heard = now_ms;
+        hb->missed_counted = 0;
+    }
+    if (hb->peer_state == SRM_HB_PEER_UNKNOWN && hb->started_at + hb->init_timeout_ms < now_ms)
+        hb->started_at = now_ms - hb->init_timeout_ms + hb->timeout_ms;
+    if (hb->rejoined_at)
+        hb->rejoined_at = now_ms;
+}
+
+bool srm_hb_peer_in_view(const struct srm_hb *hb)
+{
+    return hb->peer_in_view;
 }

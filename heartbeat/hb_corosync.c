@@ -65,10 +65,14 @@ static void quorum_fn(quorum_handle_t handle, uint32_t quorate, uint64_t ring_se
     const void *ctx = NULL;
 
     (void)ring_seq;
-    (void)n_view;
-    (void)view;
-    if (quorum_context_get(handle, &ctx) == CS_OK && ctx)
-        srm__hb_on_quorum((struct srm_hb *)ctx, quorate != 0);
+    if (quorum_context_get(handle, &ctx) == CS_OK && ctx) {
+        struct srm_hb *hb = (struct srm_hb *)ctx;
+        bool peer_in_view = false;
+        for (uint32_t i = 0; view && i < n_view; i++)
+            if (hb->peer_id != 0 && view[i] == hb->peer_id)
+                peer_in_view = true;
+        srm__hb_on_membership(hb, quorate != 0, peer_in_view);
+    }
 }
 
 int srm__hb_cs_connect(struct srm_hb *hb)

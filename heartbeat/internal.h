@@ -117,6 +117,8 @@ struct srm_hb {
 
     /* quorum */
     bool quorate;
+    bool peer_in_view;    /* the peer's node is in the last membership view */
+    uint64_t rejoined_at; /* the lost peer's node came back into the view (0: no) */
 
     /* peer */
     enum srm_hb_peer_state peer_state;
@@ -138,6 +140,7 @@ void srm__hb_on_confchg(struct srm_hb *hb, const struct cpg_address *members, si
                         const struct cpg_address *left, size_t n_left,
                         const struct cpg_address *joined, size_t n_joined);
 void srm__hb_on_quorum(struct srm_hb *hb, bool quorate);
+void srm__hb_on_membership(struct srm_hb *hb, bool quorate, bool peer_in_view);
 
 /*
  * hb_corosync.c. Every function converts Corosync codes: CS_ERR_TRY_AGAIN -> -EAGAIN;

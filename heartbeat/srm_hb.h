@@ -176,6 +176,13 @@ struct srm_hb_callbacks {
      * borrowed for the callback's duration; srm_hb_fds() gives the same set.
      */
     void (*fds_cb)(struct srm_hb *hb, const int *fds, size_t nfds, void *data);
+    /*
+     * The membership changed (every ring change, with the quorum it brings): whether the
+     * peer's node is in it, and this node's quorum. Runs after quorum_cb. A lost peer whose
+     * node comes back but stays silent is reported lost again (TIMEOUT) after the keepalive
+     * timeout counted from here.
+     */
+    void (*membership_cb)(struct srm_hb *hb, bool peer_present, bool quorate, void *data);
 };
 
 struct srm_hb_options {
@@ -337,6 +344,16 @@ int srm_hb_set_timing(struct srm_hb *hb, uint32_t keepalive_interval_ms,
 
 /* This node's quorum as last known (false while disconnected or before the first connection). */
 bool srm_hb_quorate(const struct srm_hb *hb);
+
+/* Whether the peer's node is in the last membership view. */
+bool srm_hb_peer_in_view(const struct srm_hb *hb);
+
+/*
+ * This process stalled (its loop did not run for a while: SIGSTOP, swap, a hung disk):
+ * silence heard meanwhile proves nothing, so the peer's keepalive timeout starts over from
+ * now_ms (a peer that really died shows in the membership changes delivered next).
+ */
+void srm_hb_resume(struct srm_hb *hb, uint64_t now_ms);
 /* Whether the handle is connected to corosync and joined to its group. */
 bool srm_hb_connected(const struct srm_hb *hb);
 /* This process's incarnation (what the peer sees in its keepalives). */

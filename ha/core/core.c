@@ -515,7 +515,10 @@ void srm_core_peer_lost(struct srm_core *core, uint64_t now_ms, enum srm_fsm_los
 {
     struct srm_fsm_event ev = {.type = SRM_FSM_EVENT_PEER_LOST, .u.loss = kind};
 
-    if (!core->started || core->view == PEER_LOST)
+    /* A loss is reported once, until the peer is heard again; but a lost peer whose node
+     * came back into the membership and stayed silent is lost anew (it counts as absent
+     * from then on). */
+    if (!core->started || (core->view == PEER_LOST && !core->fsm.peer_present))
         return;
     core->view = PEER_LOST;
     core->lost_at = now_ms;

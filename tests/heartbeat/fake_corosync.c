@@ -23,6 +23,8 @@ struct ev {
     enum ev_kind kind;
     uint32_t nodeid, pid, reason;
     int quorate;
+    uint32_t view[8]; /* EV_QUORUM: the membership view */
+    size_t n_view;
     size_t len;
     uint8_t msg[FAKE_MSG_MAX];
 };
@@ -164,6 +166,17 @@ void fake_queue_quorum(int quorate)
         e->quorate = quorate;
 }
 
+void fake_queue_view(int quorate, const uint32_t *nodes, size_t n)
+{
+    struct ev *e = push(EV_QUORUM);
+
+    if (e) {
+        e->quorate = quorate;
+        e->n_view = n < 8 ? n : 8;
+        memcpy(e->view, nodes, e->n_view * sizeof(*nodes));
+    }
+}
+
 void fake_drop_queue(void)
 {
     size_t keep = 0;
@@ -208,7 +221,8 @@ static void run_queue(bool quorum)
             break;
         case EV_QUORUM:
             fake.quorate = e->quorate;
-            quorum_fn(FAKE_QUORUM_HANDLE, (uint32_t)e->quorate, 1, 0, NULL);
+            quorum_fn(FAKE_QUORUM_HANDLE, (uint32_t)e->quorate, 1, (uint32_t)e->n_view,
+                      e->n_view ? e->view : NULL);
             break;
         }
     }

@@ -48,6 +48,8 @@ void fake_queue_deliver(uint32_t nodeid, uint32_t pid, const void *msg, size_t l
 void fake_queue_left(uint32_t nodeid, uint32_t pid, uint32_t reason);
 void fake_queue_joined(uint32_t nodeid, uint32_t pid);
 void fake_queue_quorum(int quorate);
+/* A quorum notification carrying a membership view of n node ids. */
+void fake_queue_view(int quorate, const uint32_t *nodes, size_t n);
 /* Drops queued CPG events (e.g. our own looped-back keepalives). */
 void fake_drop_queue(void);
 

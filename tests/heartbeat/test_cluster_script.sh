@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # scripts/cluster on 4 nodes with PostgreSQL: up (every node quorate), exec (namespace, PATH,
 # PostgreSQL reachable), partition n1 (n1 not quorate, the others quorate), heal, kill n3 (the
-# other three stay quorate with 3 of 4), start n3 again, status, the refusals of commands
-# that do not apply, then down: no namespace, process, mount or /dev/shm file is left.
+# other three stay quorate with 3 of 4), start n3 again, status, pause and resume of srmd,
+# the refusals of commands that do not apply, then down: no namespace, process, mount or /dev/shm file is left.
 TEST=hbc
 NET=10.244.0
 # shellcheck source=tests/heartbeat/lib.sh
@@ -40,16 +40,34 @@ addr=$(cluster exec n2 ip -4 -o addr show dev eth0 | awk '{print $4}')
 [ "$(cluster exec n1 cat /run/corosync.pid)" = "$(cluster pid n1 corosync)" ] ||
     fail "exec n1: /run is not the node's private /run"
 [ "$(cluster exec n3 psql -Atc 'select 40 + 2')" = 42 ] || fail "exec n3: PostgreSQL unreachable"
-grep -q '^node_id = 3$' "$SRM_CLUSTER_DIR/n3/srmd.conf" || fail "n3/srmd.conf lacks node_id"
-grep -q '^peer_node_id = 4$' "$SRM_CLUSTER_DIR/n3/srmd.conf" || fail "n3/srmd.conf lacks the peer"
+grep -q '"node": {"name": "n3", "id": 3}' "$SRM_CLUSTER_DIR/n3/srmd.conf" || fail "n3/srmd.conf lacks the node"
+grep -q '"peer": {"name": "n4", "id": 4}' "$SRM_CLUSTER_DIR/n3/srmd.conf" || fail "n3/srmd.conf lacks the peer"
 log "exec: namespace, /run, PATH and PostgreSQL as expected"
 
 # Commands that do not apply are refused with a message, and change nothing.
-if cluster pause n1 2>/dev/null; then fail "pause n1 succeeded without srmd"; fi
-if cluster stop-srm n2 2>/dev/null; then fail "stop-srm n2 succeeded without srmd"; fi
+if cluster pause n1 nosuchservice 2>/dev/null; then fail "pause of an unknown service succeeded"; fi
+if cluster pause n9 2>/dev/null; then fail "pause n9 succeeded"; fi
 if cluster heal n1 2>/dev/null; then fail "heal n1 succeeded without a partition"; fi
 if cluster exec n9 true 2>/dev/null; then fail "exec n9 succeeded"; fi
 if cluster up --nodes 2 2>/dev/null; then fail "a second up succeeded"; fi
+
+srmd_stopped() { # srmd_stopped NODE yes|no: waits up to 2 s for srmd's state
+    local st
+    for _ in $(seq 1 40); do
+        st=$(ps -o stat= -p "$(cluster pid "$1" srmd)" | cut -c1)
+        if [ "$st" = T ]; then [ "$2" = yes ] && return 0; else [ "$2" = no ] && return 0; fi
+        sleep 0.05
+    done
+    fail "srmd of $1: stopped should be $2 (state '$st')"
+}
+# pause: srmd of n2 stopped (state T), resume: running again.
+cluster pause n2 | sed "s/^/$TEST   /"
+srmd_stopped n2 yes
+status=$(cluster status)
+grep -q '^n2 .*srmd=paused' <<<"$status" || fail "status does not show srmd paused on n2"
+cluster resume n2 | sed "s/^/$TEST   /"
+srmd_stopped n2 no
+log "pause and resume of srmd on n2"
 
 t=$(now_ms)
 cluster partition n1 | sed "s/^/$TEST   /"

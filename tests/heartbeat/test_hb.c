@@ -35,6 +35,7 @@ struct ctx {
     struct srm_hb_peer_lost last_lost;
     struct srm_hb_peer_back last_back;
     bool send_from_keepalive;
+    bool log_views; /* membership_cb logs "view(peer,quorate)" */
 };
 
 static struct ctx C;
@@ -72,6 +73,13 @@ static void quorum_cb(struct srm_hb *hb, bool quorate, void *data)
     fake_logf("quorum(%d) ", quorate);
 }
 
+static void membership_cb(struct srm_hb *hb, bool peer_present, bool quorate, void *data)
+{
+    (void)hb;
+    if (((struct ctx *)data)->log_views)
+        fake_logf("view(%d,%d) ", peer_present, quorate);
+}
+
 static void error_cb(struct srm_hb *hb, int err, void *data)
 {
     (void)hb;
@@ -99,6 +107,7 @@ static const struct srm_hb_callbacks cbs = {
     .quorum_cb = quorum_cb,
     .error_cb = error_cb,
     .fds_cb = fds_cb,
+    .membership_cb = membership_cb,
 };
 
 static struct srm_hb_options base_opts(void)
@@ -762,6 +771,108 @@ static void test_quorum_notifications(void **state)
     assert_int_equal(srm_hb_dispatch(C.hb, 12345, T0 + 30), -EINVAL);
 }
 
+static void test_membership_views(void **state)
+{
+    const uint32_t both[] = {1, 2, 3}, without[] = {1, 3};
+
+    (void)state;
+    start();
+    C.log_views = true;
+    fake_queue_view(1, both, 3);
+    assert_int_equal(srm_hb_dispatch(C.hb, fake.quorum_fd, T0 + 10), 0);
+    assert_string_equal(fake_log, "view(1,1) ");
+    assert_true(srm_hb_peer_in_view(C.hb));
+    fake_queue_view(0, without, 2);
+    assert_int_equal(srm_hb_dispatch(C.hb, fake.quorum_fd, T0 + 20), 0);
+    /* quorum_cb first, then the view */
+    assert_string_equal(fake_log, "view(1,1) quorum(0) view(0,0) ");
+    assert_false(srm_hb_peer_in_view(C.hb));
+}
+
+/* The lost peer's node comes back into the membership but its process stays silent
+ * (paused, hung): it is reported lost again after a keepalive timeout. */
+static void test_rejoined_but_silent_is_lost_again(void **state)
+{
+    const uint32_t both[] = {1, 2}, alone[] = {1};
+
+    (void)state;
+    start();
+    peer_heard();
+    C.log_views = true;
+    fake_queue_left(2, PEER_PID, CPG_REASON_NODEDOWN);
+    fake_queue_view(1, alone, 1);
+    dispatch_cpg(T0 + 300);
+    assert_int_equal(srm_hb_dispatch(C.hb, fake.quorum_fd, T0 + 300), 0);
+    assert_string_equal(fake_log, "lost(node,init=0,q=1) view(0,1) ");
+    fake_log_clear();
+    /* Out of the view, silence is expected: no second loss however long it lasts. */
+    tick(T0 + 300 + 3 * TIMEOUT, 0);
+    assert_string_equal(fake_log, "");
+    /* Back in the view at T0 + 4000: a new keepalive timeout runs from there. */
+    fake_queue_view(1, both, 2);
+    assert_int_equal(srm_hb_dispatch(C.hb, fake.quorum_fd, T0 + 4000), 0);
+    assert_string_equal(fake_log, "view(1,1) ");
+    fake_log_clear();
+    tick(T0 + 4000 + TIMEOUT - 1, T0 + 4000 + TIMEOUT);
+    assert_string_equal(fake_log, "");
+    tick(T0 + 4000 + TIMEOUT, 0);
+    assert_string_equal(fake_log, "lost(timeout,init=0,q=1) ");
+    fake_log_clear();
+    /* Reported once. */
+    tick(T0 + 4000 + 5 * TIMEOUT, 0);
+    assert_string_equal(fake_log, "");
+}
+
+/* Back in the view and heard in time: no second loss. */
+static void test_rejoined_and_heard(void **state)
+{
+    const uint32_t both[] = {1, 2};
+
+    (void)state;
+    start();
+    peer_heard();
+    fake_queue_left(2, PEER_PID, CPG_REASON_NODEDOWN);
+    dispatch_cpg(T0 + 300);
+    fake_log_clear();
+    fake_queue_view(1, both, 2);
+    assert_int_equal(srm_hb_dispatch(C.hb, fake.quorum_fd, T0 + 4000), 0);
+    peer_says(T0 + 4500, PEER_INC + 1, PEER_PID + 1, 1, 0, "p2");
+    assert_string_equal(fake_log, "back(restarted,1) ka(1) ");
+    fake_log_clear();
+    tick(T0 + 4000 + TIMEOUT, 0);
+    assert_string_equal(fake_log, "");
+}
+
+/* A stall of this process (SIGSTOP, swap): the silence it saw proves nothing. */
+static void test_resume_after_stall(void **state)
+{
+    (void)state;
+    start();
+    peer_heard(); /* last heard at T0 + 200 */
+    srm_hb_resume(C.hb, T0 + 10000);
+    tick(T0 + 10000, 0);
+    assert_null(strstr(fake_log, "lost("));
+    fake_log_clear();
+    tick(T0 + 10000 + TIMEOUT - 1, 0);
+    assert_null(strstr(fake_log, "lost("));
+    fake_log_clear();
+    tick(T0 + 10000 + TIMEOUT, 0);
+    assert_non_null(strstr(fake_log, "lost(timeout,init=0,q=1) "));
+}
+
+/* A stall during initialization leaves the peer a keepalive timeout to be heard. */
+static void test_resume_during_init(void **state)
+{
+    (void)state;
+    start();
+    srm_hb_resume(C.hb, T0 + INIT + 5000);
+    tick(T0 + INIT + 5000, 0);
+    assert_null(strstr(fake_log, "lost("));
+    fake_log_clear();
+    tick(T0 + INIT + 5000 + TIMEOUT, 0);
+    assert_non_null(strstr(fake_log, "lost(timeout,init=1,q=1) "));
+}
+
 /* ------------------------------------------------------------------ corosync dies */
 
 static void test_corosync_dies_and_returns(void **state)
@@ -964,6 +1075,11 @@ int main(void)
         T(test_no_peer),
         T(test_quorum_before_peer_lost),
         T(test_quorum_notifications),
+        T(test_membership_views),
+        T(test_rejoined_but_silent_is_lost_again),
+        T(test_rejoined_and_heard),
+        T(test_resume_after_stall),
+        T(test_resume_during_init),
         T(test_corosync_dies_and_returns),
         T(test_send_finds_corosync_gone),
         T(test_start_without_corosync),
