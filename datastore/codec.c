@@ -8,91 +8,82 @@
 
 #include "internal.h"
 
-/* ---- SipHash-1-3, 128-bit output, streaming over several pieces. The digest needs a good
- * spread, not resistance to an attacker (anyone who can write records can change it). ---- */
+/* ---- Hashing for digests and buckets. The digest needs a good spread, not resistance to
+ * an attacker (anyone who can write records can change it), and it is computed on every
+ * write and every applied entry: a multiply-fold hash (the construction of wyhash, public
+ * domain), about 0.3 instruction per byte where SipHash-1-3 took 5. Reads are host-order,
+ * like the rest of the file layout (little-endian hosts). ---- */
 
-struct sip {
-    uint64_t v0, v1, v2, v3;
-    uint64_t tail;
-    size_t ntail;
-    size_t len;
-};
+#define HS0 0xa0761d6478bd642fULL
+#define HS1 0xe7037ed1a0b428dbULL
+#define HS2 0x8ebc6af09c88c6e3ULL
+#define HS3 0x589965cc75374cc3ULL
 
-#define ROTL(x, b) (uint64_t)(((x) << (b)) | ((x) >> (64 - (b))))
-#define SIPROUND(s)                                                                                \
-    do {                                                                                           \
-        (s)->v0 += (s)->v1;                                                                        \
-        (s)->v1 = ROTL((s)->v1, 13);                                                               \
-        (s)->v1 ^= (s)->v0;                                                                        \
-        (s)->v0 = ROTL((s)->v0, 32);                                                               \
-        (s)->v2 += (s)->v3;                                                                        \
-        (s)->v3 = ROTL((s)->v3, 16);                                                               \
-        (s)->v3 ^= (s)->v2;                                                                        \
-        (s)->v0 += (s)->v3;                                                                        \
-        (s)->v3 = ROTL((s)->v3, 21);                                                               \
-        (s)->v3 ^= (s)->v0;                                                                        \
-        (s)->v2 += (s)->v1;                                                                        \
-        (s)->v1 = ROTL((s)->v1, 17);                                                               \
-        (s)->v1 ^= (s)->v2;                                                                        \
-        (s)->v2 = ROTL((s)->v2, 32);                                                               \
-    } while (0)
-
-static void sip_init(struct sip *s, uint64_t k0, uint64_t k1)
+static inline uint64_t fold_mul(uint64_t a, uint64_t b)
 {
-    s->v0 = 0x736f6d6570736575ULL ^ k0;
-    s->v1 = 0x646f72616e646f6dULL ^ k1 ^ 0xee;
-    s->v2 = 0x6c7967656e657261ULL ^ k0;
-    s->v3 = 0x7465646279746573ULL ^ k1;
-    s->tail = 0;
-    s->ntail = 0;
-    s->len = 0;
+    __uint128_t r = (__uint128_t)a * b;
+
+    return (uint64_t)r ^ (uint64_t)(r >> 64);
 }
 
-static inline void sip_block(struct sip *s, uint64_t m)
+static inline uint64_t rd64(const uint8_t *p)
 {
-    s->v3 ^= m;
-    SIPROUND(s);
-    s->v0 ^= m;
+    uint64_t v;
+
+    memcpy(&v, p, 8);
+    return v;
 }
 
-static void sip_update(struct sip *s, const void *data, size_t n)
+static inline uint64_t rd32(const uint8_t *p)
+{
+    uint32_t v;
+
+    memcpy(&v, p, 4);
+    return v;
+}
+
+static uint64_t hash64(const void *data, size_t len, uint64_t seed)
 {
     const uint8_t *p = data;
+    uint64_t a, b;
+    __uint128_t r;
 
-    s->len += n;
-    while (s->ntail && n) {
-        s->tail |= (uint64_t)*p++ << (8 * s->ntail);
-        n--;
-        if (++s->ntail == 8) {
-            sip_block(s, s->tail);
-            s->tail = 0;
-            s->ntail = 0;
+    seed ^= fold_mul(seed ^ HS0, HS1);
+    if (len <= 16) {
+        if (len >= 4) {
+            a = rd32(p) << 32 | rd32(p + ((len >> 3) << 2));
+            b = rd32(p + len - 4) << 32 | rd32(p + len - 4 - ((len >> 3) << 2));
+        } else if (len > 0) {
+            a = (uint64_t)p[0] << 16 | (uint64_t)p[len >> 1] << 8 | p[len - 1];
+            b = 0;
+        } else {
+            a = b = 0;
         }
-    }
-    while (n >= 8) {
-        uint64_t m;
-        memcpy(&m, p, 8); /* little-endian hosts only, like the rest of the file layout */
-        sip_block(s, m);
-        p += 8;
-        n -= 8;
-    }
-    while (n--)
-        s->tail |= (uint64_t)*p++ << (8 * s->ntail++);
-}
+    } else {
+        size_t i = len;
 
-static void sip_final128(struct sip *s, uint64_t out[2])
-{
-    uint64_t b = (uint64_t)s->len << 56 | s->tail;
+        if (i > 48) {
+            uint64_t see1 = seed, see2 = seed;
 
-    sip_block(s, b);
-    s->v2 ^= 0xee;
-    for (int i = 0; i < 3; i++)
-        SIPROUND(s);
-    out[0] = s->v0 ^ s->v1 ^ s->v2 ^ s->v3;
-    s->v1 ^= 0xdd;
-    for (int i = 0; i < 3; i++)
-        SIPROUND(s);
-    out[1] = s->v0 ^ s->v1 ^ s->v2 ^ s->v3;
+            do {
+                seed = fold_mul(rd64(p) ^ HS1, rd64(p + 8) ^ seed);
+                see1 = fold_mul(rd64(p + 16) ^ HS2, rd64(p + 24) ^ see1);
+                see2 = fold_mul(rd64(p + 32) ^ HS3, rd64(p + 40) ^ see2);
+                p += 48;
+                i -= 48;
+            } while (i > 48);
+            seed ^= see1 ^ see2;
+        }
+        while (i > 16) {
+            seed = fold_mul(rd64(p) ^ HS1, rd64(p + 8) ^ seed);
+            i -= 16;
+            p += 16;
+        }
+        a = rd64(p + i - 16);
+        b = rd64(p + i - 8);
+    }
+    r = (__uint128_t)(a ^ HS1) * (b ^ seed);
+    return fold_mul((uint64_t)r ^ HS0 ^ len, (uint64_t)(r >> 64) ^ HS1);
 }
 
 /* Fixed keys: every node must compute the same digests. They only spread values; the
@@ -100,31 +91,22 @@ static void sip_final128(struct sip *s, uint64_t out[2])
 #define DIGEST_K0 0x73726d2d64732d31ULL
 #define DIGEST_K1 0x6469676573742d31ULL
 #define BUCKET_K0 0x73726d2d64732d32ULL
-#define BUCKET_K1 0x6275636b65742d32ULL
 
+/* 128 bits from (kind, key, value): the key's hash seeds the value's; two different
+ * foldings of both give the halves. */
 void srm__ds_hash_record(uint8_t kind, const void *key, size_t key_len, const void *val,
                          size_t val_len, uint64_t ret[2])
 {
-    struct sip s;
-    uint8_t hdr[3] = {kind, (uint8_t)key_len, (uint8_t)(key_len >> 8)};
+    uint64_t hk = hash64(key, key_len, DIGEST_K0 ^ kind ^ (uint64_t)key_len << 8);
+    uint64_t hv = hash64(val, val_len, hk ^ DIGEST_K1);
 
-    sip_init(&s, DIGEST_K0, DIGEST_K1);
-    sip_update(&s, hdr, sizeof(hdr));
-    sip_update(&s, key, key_len);
-    sip_update(&s, val, val_len);
-    sip_final128(&s, ret);
+    ret[0] = fold_mul(hv ^ HS2, hk ^ HS3);
+    ret[1] = fold_mul(hv ^ HS0 ^ val_len, hk ^ HS1 ^ DIGEST_K1);
 }
 
 unsigned srm__ds_bucket(uint8_t kind, const void *key, size_t key_len)
 {
-    struct sip s;
-    uint64_t h[2];
-
-    sip_init(&s, BUCKET_K0, BUCKET_K1);
-    sip_update(&s, &kind, 1);
-    sip_update(&s, key, key_len);
-    sip_final128(&s, h);
-    return (unsigned)(h[0] % SRM_DS_DIGEST_BUCKETS);
+    return (unsigned)(hash64(key, key_len, BUCKET_K0 ^ kind) % SRM_DS_DIGEST_BUCKETS);
 }
 
 unsigned srm_ds_digest_bucket_of(enum srm_ds_kind kind, const void *key, size_t key_len)
@@ -134,26 +116,46 @@ unsigned srm_ds_digest_bucket_of(enum srm_ds_kind kind, const void *key, size_t 
 
 /* ---- UTF-8: strict (no overlong forms, surrogates or values above U+10FFFF), no NUL ---- */
 
+/* Nonzero if a word holds a byte with the high bit set or a zero byte. */
+static inline uint64_t not_plain_ascii(uint64_t w)
+{
+    return (w | ((w - 0x0101010101010101ULL) & ~w)) & 0x8080808080808080ULL;
+}
+
 int srm__ds_utf8_check(const uint8_t *s, size_t n)
 {
     size_t i = 0;
 
     while (i < n) {
+        /* ASCII fast path, 32 bytes at a time: text fields are mostly ASCII */
+        while (n - i >= 32) {
+            uint64_t w[4];
+
+            memcpy(w, s + i, 32);
+            if (not_plain_ascii(w[0]) | not_plain_ascii(w[1]) | not_plain_ascii(w[2]) |
+                not_plain_ascii(w[3]))
+                break;
+            i += 32;
+        }
+        /* ... then 8 at a time, and a tail of less than 8 as the last 8 bytes */
+        for (uint64_t w; n - i >= 8; i += 8) {
+            memcpy(&w, s + i, 8);
+            if (not_plain_ascii(w))
+                break;
+        }
+        if (i >= n)
+            break;
+        if (n - i < 8 && n >= 8) {
+            uint64_t w;
+
+            memcpy(&w, s + n - 8, 8);
+            if (!not_plain_ascii(w))
+                break;
+        }
+
         uint8_t c = s[i];
         uint32_t cp;
         size_t len;
-
-        /* ASCII fast path: 8 bytes at a time, none with the high bit set and none zero */
-        if (n - i >= 8) {
-            uint64_t w;
-
-            memcpy(&w, s + i, 8);
-            if (!(w & 0x8080808080808080ULL) &&
-                !((w - 0x0101010101010101ULL) & ~w & 0x8080808080808080ULL)) {
-                i += 8;
-                continue;
-            }
-        }
 
         if (c == 0)
             return SRM_EBADUTF8;

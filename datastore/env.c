@@ -450,13 +450,18 @@ int srm_ds_txn_begin(struct srm_ds_env *env, unsigned flags, struct srm_ds_txn *
 static void txn_free(struct srm_ds_txn *txn)
 {
     struct srm_ds_env *env = txn->env;
+    bool counted = txn->active || !txn->rdonly; /* a reset read transaction is not counted */
 
-    for (size_t i = 0; i < txn->nps; i++)
+    for (size_t i = 0; i < txn->nps; i++) {
+        free(txn->ps[i]->lg);
         free(txn->ps[i]);
+    }
     free(txn->ps);
     free(txn->buf);
     free(txn->buf2);
     free(txn);
+    if (!counted)
+        return;
     pthread_mutex_lock(&env->mu);
     txn_end_locked(env);
     pthread_mutex_unlock(&env->mu);
@@ -534,6 +539,13 @@ int srm_ds_txn_commit(struct srm_ds_txn *txn)
         srm_ds_txn_abort(txn);
         return SRM_ETXN_FAILED;
     }
+    /* the log entries still gathered in memory, then the partition records */
+    for (size_t i = 0; i < txn->nps; i++) {
+        if ((rc = srm__ds_log_flush(txn, txn->ps[i])) < 0) {
+            srm_ds_txn_abort(txn);
+            return rc;
+        }
+    }
     if ((rc = flush_parts(txn))) {
         rc = srm__ds_txn_fail(txn, rc);
         srm_ds_txn_abort(txn);
@@ -565,6 +577,9 @@ int srm_ds_txn_commit(struct srm_ds_txn *txn)
     return 0;
 }
 
+/* A reset read transaction holds no snapshot and no page of the map: it does not count as
+ * open, so that the map can grow while a long-lived handle (a replication endpoint's, a
+ * subscriber's) sits reset between uses. */
 void srm_ds_txn_reset(struct srm_ds_txn *txn)
 {
     if (!txn || !txn->rdonly || !txn->active)
@@ -572,17 +587,31 @@ void srm_ds_txn_reset(struct srm_ds_txn *txn)
     mdb_txn_reset(txn->mdb);
     txn->rec_cur = NULL; /* read-only cursors stay attached; reopened lazily */
     txn->active = false;
+    pthread_mutex_lock(&txn->env->mu);
+    txn_end_locked(txn->env);
+    pthread_mutex_unlock(&txn->env->mu);
 }
 
 int srm_ds_txn_renew(struct srm_ds_txn *txn)
 {
+    struct srm_ds_env *env;
     int rc;
 
     if (!txn || !txn->rdonly || txn->active)
         return -EINVAL;
+    env = txn->env;
+    pthread_mutex_lock(&env->mu);
+    if (env->active_txns == 0 && env->grow_pending)
+        grow_locked(env);
+    env->active_txns++;
+    pthread_mutex_unlock(&env->mu);
     rc = mdb_txn_renew(txn->mdb);
-    if (rc)
+    if (rc) {
+        pthread_mutex_lock(&env->mu);
+        txn_end_locked(env);
+        pthread_mutex_unlock(&env->mu);
         return srm__ds_err(rc);
+    }
     txn->active = true;
     return 0;
 }

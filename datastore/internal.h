@@ -114,7 +114,7 @@ int srm__ds_login_active(const uint8_t *val, size_t len, bool *ret);
 #define DS_PRESENCE_HDR     15u /* fixed part of a presence body */
 #define DS_LOGIN_HDR        20u /* fixed part of a login body */
 #define DS_ENV_FORMAT_MAGIC "srm-ds"
-#define DS_ENV_LAYOUT       1u
+#define DS_ENV_LAYOUT       2u
 
 /* Stored record value: u8 head (format << 1 | tombstone) | body (absent for a tombstone) |
  * stamp: u64 epoch | u64 hlc | u32 origin (LE). The head and the body's own header share a
@@ -126,11 +126,21 @@ int srm__ds_login_active(const uint8_t *val, size_t len, bool *ret);
 #define DS_REC_KEY0    5u              /* part BE32 | kind */
 #define DS_REC_KEY_MAX (DS_REC_KEY0 + SRM_DS_KEY_MAX)
 
-/* Stored log value: u8 fmt | u8 kind | u8 flags | u64 epoch | u64 hlc | u32 origin |
- * u16 key_len | key. The value is not copied: it is the record while the record carries the
- * entry's stamp; once overwritten, the entry is superseded by a later one. */
-#define DS_LOG_FMT 1u
-#define DS_LOG_HDR 25u
+/* Stored log record: a run of consecutive entries of one partition written by one
+ * transaction, keyed by part BE32 | seq BE64 of its first entry: u8 fmt | u8 count, then
+ * count entries of u8 kind | u8 flags | u64 epoch | u64 hlc | u32 origin | u16 key_len |
+ * key (entry i has seq first + i). The records of a partition cover first_seq..last_seq
+ * without gap or overlap. A record holds at most DS_LOG_REC_MAX bytes (below LMDB's
+ * largest node on a 4 KiB page, so never an overflow page) and DS_LOG_REC_COUNT entries:
+ * one LMDB put appends dozens of entries and one delete trims them, where an entry per
+ * record cost a put and a delete each. The value is not copied: it is the record while the
+ * record carries the entry's stamp; once overwritten, the entry is superseded by a later
+ * one. */
+#define DS_LOG_FMT       2u
+#define DS_LOG_HDR       2u  /* record header */
+#define DS_LOG_ENT       24u /* entry header */
+#define DS_LOG_REC_MAX   2000u
+#define DS_LOG_REC_COUNT 255u
 
 #define DS_WIRE_FMT 1u
 #define DS_WIRE_HDR 37u
@@ -187,6 +197,12 @@ struct ds_pstate {
     bool exists;
     bool dirty;
     bool wrote_log;
+    /* log entries appended by this transaction and not stored yet: one record being
+     * filled (srm__ds_log_flush stores it) */
+    uint8_t *lg;
+    size_t lg_len;
+    unsigned lg_count;
+    uint64_t lg_first;
     bool buckets_loaded[SRM_DS_KIND_MAX];
     bool buckets_dirty[SRM_DS_KIND_MAX];
     struct ds_meta m;
@@ -200,6 +216,8 @@ struct srm_ds_txn {
     bool active; /* read txn: false after reset */
     int err;     /* sticky failure */
     MDB_cursor *rec_cur, *log_cur;
+    MDB_cursor *log_front_cur; /* deletions at the log's front (trims, bound) */
+    bool log_front;            /* ... and it sits on the oldest entry (after a deletion) */
     struct ds_pstate **ps;
     size_t nps, cap_ps;
     uint8_t *buf; /* scratch for encoding */
@@ -268,6 +286,12 @@ void srm__ds_envelope_get(const MDB_val *v, struct srm_ds_stamp *st, uint8_t *fl
 void srm__ds_value_build(uint8_t *out, const struct srm_ds_stamp *st, uint8_t flags,
                          const void *body, size_t body_len);
 int srm__ds_log_trim_to(struct srm_ds_txn *txn, struct ds_pstate *ps, uint64_t upto);
+/* Stores the log entries ps has pending (a write transaction's), then drops the oldest
+ * records while the log is over its bound. 0 or a project code (the transaction is failed
+ * on an LMDB error). */
+int srm__ds_log_flush(struct srm_ds_txn *txn, struct ds_pstate *ps);
+/* The same for the partition's state in txn, if any (reads of the log call it first). */
+int srm__ds_log_flush_part(struct srm_ds_txn *txn, uint32_t part);
 int srm__ds_sip_expiry_del(struct srm_ds_txn *txn, uint32_t part, const uint8_t *key,
                            size_t key_len, const uint8_t *body, size_t body_len);
 

@@ -465,8 +465,10 @@ int srm_ds_sip_decode(const void *key, size_t key_len, const void *val, size_t v
  * snapshot installed: positions of different generations are unrelated) and entries with
  * sequence numbers first_seq..last_seq (empty when first_seq == last_seq + 1). Sequence
  * numbers are local to one node's log; `seq` of an entry read from a peer is the peer's.
- * The log is bounded by log_max_bytes: an append beyond it drops the oldest entries, and
- * srm_ds_log_trim drops entries a peer acknowledged. A reader asking for a position before
+ * The log is bounded by log_max_bytes: a commit beyond it drops the oldest entries (a run
+ * at a time, keeping the transaction's newest), and srm_ds_log_trim drops entries a peer
+ * acknowledged. Entries appended by a write transaction are read back by that transaction
+ * (srm_ds_log_read, srm_ds_log_info) like any others. A reader asking for a position before
  * first_seq, or beyond last_seq + 1 (a log that was reset), gets SRM_EHORIZON and must fall
  * back to a snapshot (replication) or re-read the partition (subscribers).
  * ------------------------------------------------------------------------------------- */
@@ -572,8 +574,9 @@ int srm_ds_entry_decode(const void *buf, size_t len, struct srm_ds_entry *ret, s
  * Snapshots: one partition as a point-in-time image, streamed in bounded chunks.
  * ------------------------------------------------------------------------------------- */
 
-/* Digest of a set of records: the sum modulo 2^128 of a keyed 128-bit hash (SipHash-1-3)
- * of (kind, key, value) of each live record, and their count. Order-independent. */
+/* Digest of a set of records: the sum modulo 2^128 of a keyed 128-bit hash (a multiply-fold
+ * hash, datastore/README.md) of (kind, key, value) of each live record, and their count.
+ * Order-independent. */
 struct srm_ds_digest {
     uint64_t lo, hi;
     uint64_t count;

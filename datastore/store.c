@@ -106,69 +106,207 @@ static int expiry_put(struct srm_ds_txn *txn, uint32_t part, uint64_t when, cons
     return rc;
 }
 
-/* Log trimming: drops entries first_seq..upto (inclusive), keeping the counters. Returns an
- * LMDB code. */
-int srm__ds_log_trim_to(struct srm_ds_txn *txn, struct ds_pstate *ps, uint64_t upto)
+/* ---- the log: records of consecutive entries (internal.h) ---- */
+
+static void log_key(uint8_t lk[12], uint32_t part, uint64_t seq)
+{
+    srm__ds_be32(lk, part);
+    srm__ds_be64(lk + 4, seq);
+}
+
+/* Checks a stored record and returns its entry count (> 0), or SRM_ECORRUPT. */
+static int log_rec_check(const MDB_val *k, const MDB_val *v)
+{
+    const uint8_t *p = v->mv_data;
+    size_t off = DS_LOG_HDR;
+    unsigned count;
+
+    if (k->mv_size != 12 || v->mv_size < DS_LOG_HDR + DS_LOG_ENT || v->mv_size > DS_LOG_REC_MAX ||
+        p[0] != DS_LOG_FMT || p[1] == 0)
+        return SRM_ECORRUPT;
+    count = p[1];
+    for (unsigned i = 0; i < count; i++) {
+        size_t klen;
+
+        if (v->mv_size - off < DS_LOG_ENT)
+            return SRM_ECORRUPT;
+        klen = srm__ds_get_le16(p + off + 22);
+        if (p[off] >= SRM_DS_KIND_MAX || (p[off + 1] & ~SRM_DS_ENTRY_TOMBSTONE) || klen == 0 ||
+            klen > SRM_DS_KEY_MAX || v->mv_size - off - DS_LOG_ENT < klen)
+            return SRM_ECORRUPT;
+        off += DS_LOG_ENT + klen;
+    }
+    return off == v->mv_size ? (int)count : SRM_ECORRUPT;
+}
+
+/* Entry at p (inside a checked record) with sequence seq; returns its size. */
+static size_t log_ent_decode(const uint8_t *p, uint64_t seq, struct srm_ds_entry *e)
+{
+    e->seq = seq;
+    e->kind = p[0];
+    e->flags = p[1];
+    e->stamp.epoch = srm__ds_get_le64(p + 2);
+    e->stamp.hlc = srm__ds_get_le64(p + 10);
+    e->stamp.origin = srm__ds_get_le32(p + 18);
+    e->key_len = srm__ds_get_le16(p + 22);
+    e->key = p + DS_LOG_ENT;
+    e->val = NULL;
+    e->val_len = 0;
+    return DS_LOG_ENT + e->key_len;
+}
+
+/* Positions the front cursor on the partition's oldest record (keyed first_seq). LMDB
+ * leaves a cursor on the next item after a deletion, so a run of drops (a trim, or the
+ * drops that keep the log at its bound) walks forward instead of descending from the root
+ * each time; the position is checked against the expected key and sought when it does not
+ * match. 0 and k/v; MDB_NOTFOUND when the partition has no record at or after first_seq;
+ * or an LMDB code. A record of the partition that starts after first_seq (a gap: not made
+ * by this code) is returned too; the caller checks the key. */
+static int log_front(struct srm_ds_txn *txn, struct ds_pstate *ps, MDB_val *k, MDB_val *v)
 {
     uint8_t lk[12];
-    MDB_val k = {12, lk}, v;
     int rc;
 
-    if ((rc = log_cursor(txn)) < 0)
-        return MDB_PANIC;
+    if (!txn->log_front_cur &&
+        (rc = mdb_cursor_open(txn->mdb, txn->env->dbi_log, &txn->log_front_cur)))
+        return rc;
+    rc = txn->log_front ? mdb_cursor_get(txn->log_front_cur, k, v, MDB_GET_CURRENT) : MDB_NOTFOUND;
+    if (rc == 0 && k->mv_size == 12 && srm__ds_get_be32(k->mv_data) == ps->part &&
+        srm__ds_get_be64((const uint8_t *)k->mv_data + 4) == ps->m.first_seq)
+        return 0;
+    txn->log_front = false;
+    log_key(lk, ps->part, ps->m.first_seq);
+    k->mv_data = lk;
+    k->mv_size = 12;
+    rc = mdb_cursor_get(txn->log_front_cur, k, v, MDB_SET_RANGE);
+    if (rc == 0 && (k->mv_size != 12 || srm__ds_get_be32(k->mv_data) != ps->part))
+        rc = MDB_NOTFOUND;
+    return rc;
+}
+
+/* Drops the oldest record if it ends at or before upto, or rewrites it without its entries
+ * up to upto, advancing first_seq; *done when nothing is left to drop up to upto. Returns an
+ * LMDB code. */
+static int log_drop_front(struct srm_ds_txn *txn, struct ds_pstate *ps, uint64_t upto, bool *done)
+{
+    MDB_val k, v;
+    uint64_t first;
+    int rc, count;
+
+    *done = false;
+    if ((rc = log_front(txn, ps, &k, &v)) == MDB_NOTFOUND) {
+        ps->m.first_seq = upto + 1; /* no record left: nothing stored to drop */
+        ps->dirty = true;
+        *done = true;
+        return 0;
+    }
+    if (rc)
+        return rc;
+    first = srm__ds_get_be64((const uint8_t *)k.mv_data + 4);
+    if (first > ps->m.first_seq) { /* a gap: skip to the next record */
+        *done = first > upto;
+        ps->m.first_seq = *done ? upto + 1 : first;
+        ps->dirty = true;
+        return 0;
+    }
+    if ((count = log_rec_check(&k, &v)) < 0)
+        return MDB_CORRUPTED;
+    if (first + (uint64_t)count - 1 <= upto) {
+        uint64_t sz = 12 + v.mv_size;
+
+        if ((rc = mdb_cursor_del(txn->log_front_cur, 0)))
+            return rc;
+        txn->log_front = true;
+        ps->m.log_bytes = ps->m.log_bytes > sz ? ps->m.log_bytes - sz : 0;
+        ps->m.first_seq = first + (uint64_t)count;
+        ps->dirty = true;
+        return 0;
+    }
+    /* upto falls inside: keep the entries after it, in a record keyed by upto + 1 */
+    {
+        uint8_t rec[DS_LOG_REC_MAX], lk[12];
+        const uint8_t *p = v.mv_data;
+        size_t off = DS_LOG_HDR, len;
+        unsigned skip = (unsigned)(upto + 1 - first);
+        MDB_val nk = {12, lk}, nv;
+
+        for (unsigned i = 0; i < skip; i++)
+            off += DS_LOG_ENT + srm__ds_get_le16(p + off + 22);
+        len = v.mv_size - off;
+        rec[0] = DS_LOG_FMT;
+        rec[1] = (uint8_t)(count - (int)skip);
+        memcpy(rec + DS_LOG_HDR, p + off, len);
+        ps->m.log_bytes -= v.mv_size - (DS_LOG_HDR + len);
+        if ((rc = mdb_cursor_del(txn->log_front_cur, 0)))
+            return rc;
+        txn->log_front = false;
+        log_key(lk, ps->part, upto + 1);
+        nv.mv_data = rec;
+        nv.mv_size = DS_LOG_HDR + len;
+        if ((rc = mdb_put(txn->mdb, txn->env->dbi_log, &nk, &nv, 0)))
+            return rc;
+        ps->m.first_seq = upto + 1;
+        ps->dirty = true;
+        *done = true;
+        return 0;
+    }
+}
+
+/* Log trimming: drops entries first_seq..upto (inclusive); pending entries must have been
+ * stored (srm__ds_log_flush). Returns an LMDB code. */
+int srm__ds_log_trim_to(struct srm_ds_txn *txn, struct ds_pstate *ps, uint64_t upto)
+{
+    bool done = false;
+    int rc;
+
     if (upto > ps->m.last_seq)
         upto = ps->m.last_seq;
-    while (ps->m.first_seq <= upto) {
-        srm__ds_be32(lk, ps->part);
-        srm__ds_be64(lk + 4, ps->m.first_seq);
-        k.mv_data = lk; /* MDB_SET_KEY points k at the stored key */
-        k.mv_size = 12;
-        rc = mdb_cursor_get(txn->log_cur, &k, &v, MDB_SET_KEY);
-        if (rc == 0) {
-            uint64_t sz = 12 + v.mv_size;
-
-            if ((rc = mdb_cursor_del(txn->log_cur, 0)))
-                return rc;
-            ps->m.log_bytes = ps->m.log_bytes > sz ? ps->m.log_bytes - sz : 0;
-        } else if (rc != MDB_NOTFOUND) {
+    while (!done && ps->m.first_seq <= upto)
+        if ((rc = log_drop_front(txn, ps, upto, &done)))
             return rc;
-        }
-        ps->m.first_seq++;
-        ps->dirty = true;
+    return 0;
+}
+
+/* Drops whole oldest records while the log is over its bound, keeping the newest one.
+ * Returns an LMDB code. */
+static int log_evict(struct srm_ds_txn *txn, struct ds_pstate *ps)
+{
+    bool done = false;
+    int rc;
+
+    while (!done && ps->m.log_bytes > ps->m.log_max && ps->m.first_seq <= ps->m.last_seq) {
+        MDB_val k, v;
+        uint64_t first;
+        int count;
+
+        if ((rc = log_front(txn, ps, &k, &v)) == MDB_NOTFOUND)
+            break;
+        if (rc)
+            return rc;
+        if ((count = log_rec_check(&k, &v)) < 0)
+            return MDB_CORRUPTED;
+        first = srm__ds_get_be64((const uint8_t *)k.mv_data + 4);
+        if (first + (uint64_t)count - 1 >= ps->m.last_seq)
+            break; /* the newest record stays */
+        if ((rc = log_drop_front(txn, ps, first + (uint64_t)count - 1, &done)))
+            return rc;
     }
     return 0;
 }
 
-static int log_append(struct srm_ds_txn *txn, struct ds_pstate *ps, uint8_t kind,
-                      const uint8_t *key, size_t key_len, const struct srm_ds_stamp *st,
-                      uint8_t flags)
+int srm__ds_log_flush(struct srm_ds_txn *txn, struct ds_pstate *ps)
 {
     uint8_t lk[12];
     MDB_val k = {12, lk}, v;
-    uint8_t *p;
     int rc;
 
-    /* The entry names the version (key and stamp); its value is the record itself, which
-     * log_read returns while it is that version (see log_resolve). */
-    if ((rc = srm__ds_scratch(&txn->buf2, &txn->buf2_cap, DS_LOG_HDR + key_len)) < 0)
-        return rc;
+    if (ps->lg_count == 0)
+        return 0;
     if ((rc = log_cursor(txn)) < 0)
         return rc;
-    p = txn->buf2;
-    p[0] = DS_LOG_FMT;
-    p[1] = kind;
-    p[2] = flags;
-    srm__ds_le64(p + 3, st->epoch);
-    srm__ds_le64(p + 11, st->hlc);
-    srm__ds_le32(p + 19, st->origin);
-    srm__ds_le16(p + 23, (uint16_t)key_len);
-    memcpy(p + DS_LOG_HDR, key, key_len);
-    v.mv_data = p;
-    v.mv_size = DS_LOG_HDR + key_len;
-
-    ps->m.last_seq++;
-    srm__ds_be32(lk, ps->part);
-    srm__ds_be64(lk + 4, ps->m.last_seq);
+    log_key(lk, ps->part, ps->lg_first);
+    v.mv_data = ps->lg;
+    v.mv_size = ps->lg_len;
     /* Appending at the end of the database (the common case of one busy partition) skips
      * the page search; otherwise an ordinary insert. */
     rc = mdb_cursor_put(txn->log_cur, &k, &v, MDB_APPEND);
@@ -177,32 +315,56 @@ static int log_append(struct srm_ds_txn *txn, struct ds_pstate *ps, uint8_t kind
     if (rc)
         return srm__ds_txn_fail(txn, rc);
     ps->m.log_bytes += 12 + v.mv_size;
+    ps->lg_count = 0;
+    ps->lg_len = 0;
+    ps->dirty = true;
+    if ((rc = log_evict(txn, ps)))
+        return srm__ds_txn_fail(txn, rc);
+    return 0;
+}
+
+int srm__ds_log_flush_part(struct srm_ds_txn *txn, uint32_t part)
+{
+    for (size_t i = 0; i < txn->nps; i++)
+        if (txn->ps[i]->part == part)
+            return srm__ds_log_flush(txn, txn->ps[i]);
+    return 0;
+}
+
+static int log_append(struct srm_ds_txn *txn, struct ds_pstate *ps, uint8_t kind,
+                      const uint8_t *key, size_t key_len, const struct srm_ds_stamp *st,
+                      uint8_t flags)
+{
+    size_t need = DS_LOG_ENT + key_len;
+    uint8_t *p;
+    int rc;
+
+    /* The entry names the version (key and stamp); its value is the record itself, which
+     * log_read returns while it is that version (see log_resolve). Entries gather in one
+     * record per transaction, stored when full and at commit. */
+    if (ps->lg_count && (ps->lg_len + need > DS_LOG_REC_MAX || ps->lg_count == DS_LOG_REC_COUNT) &&
+        (rc = srm__ds_log_flush(txn, ps)) < 0)
+        return rc;
+    if (!ps->lg && !(ps->lg = malloc(DS_LOG_REC_MAX)))
+        return -ENOMEM;
+    if (ps->lg_count == 0) {
+        ps->lg[0] = DS_LOG_FMT;
+        ps->lg_len = DS_LOG_HDR;
+        ps->lg_first = ps->m.last_seq + 1;
+    }
+    p = ps->lg + ps->lg_len;
+    p[0] = kind;
+    p[1] = flags;
+    srm__ds_le64(p + 2, st->epoch);
+    srm__ds_le64(p + 10, st->hlc);
+    srm__ds_le32(p + 18, st->origin);
+    srm__ds_le16(p + 22, (uint16_t)key_len);
+    memcpy(p + DS_LOG_ENT, key, key_len);
+    ps->lg_len += need;
+    ps->lg[1] = (uint8_t)++ps->lg_count;
+    ps->m.last_seq++;
     ps->wrote_log = true;
     ps->dirty = true;
-    if (ps->m.log_bytes > ps->m.log_max && ps->m.first_seq < ps->m.last_seq) {
-        /* Drop the oldest entries down to 7/8 of the bound (amortised), keeping the newest. */
-        uint64_t target = ps->m.log_max - ps->m.log_max / 8;
-        uint8_t tk[12];
-        MDB_val tkv = {12, tk}, tv;
-
-        while (ps->m.log_bytes > target && ps->m.first_seq < ps->m.last_seq) {
-            srm__ds_be32(tk, ps->part);
-            srm__ds_be64(tk + 4, ps->m.first_seq);
-            tkv.mv_data = tk;
-            tkv.mv_size = 12;
-            rc = mdb_cursor_get(txn->log_cur, &tkv, &tv, MDB_SET_KEY);
-            if (rc == 0) {
-                uint64_t sz = 12 + tv.mv_size;
-
-                if ((rc = mdb_cursor_del(txn->log_cur, 0)))
-                    return srm__ds_txn_fail(txn, rc);
-                ps->m.log_bytes = ps->m.log_bytes > sz ? ps->m.log_bytes - sz : 0;
-            } else if (rc != MDB_NOTFOUND) {
-                return srm__ds_txn_fail(txn, rc);
-            }
-            ps->m.first_seq++;
-        }
-    }
     return 0;
 }
 
@@ -416,6 +578,8 @@ int srm_ds_log_info(struct srm_ds_txn *txn, uint32_t part, struct srm_ds_log_inf
         return rc;
     if (!ret)
         return -EINVAL;
+    if ((rc = srm__ds_log_flush_part(txn, part)) < 0)
+        return rc;
     if ((rc = srm__ds_meta_read(txn, part, &m)) < 0)
         return rc;
     ret->gen = m.gen;
@@ -439,9 +603,10 @@ int srm_ds_log_set_max(struct srm_ds_txn *txn, uint32_t part, uint64_t max_bytes
         return rc;
     ps->m.log_max = max_bytes;
     ps->dirty = true;
-    while (ps->m.log_bytes > ps->m.log_max && ps->m.first_seq < ps->m.last_seq)
-        if ((rc = srm__ds_log_trim_to(txn, ps, ps->m.first_seq)))
-            return srm__ds_txn_fail(txn, rc);
+    if ((rc = srm__ds_log_flush(txn, ps)) < 0) /* stores, then drops down to the bound */
+        return rc;
+    if ((rc = log_evict(txn, ps)))
+        return srm__ds_txn_fail(txn, rc);
     return 0;
 }
 
@@ -454,53 +619,37 @@ int srm_ds_log_trim(struct srm_ds_txn *txn, uint32_t part, uint64_t upto_seq)
         return rc;
     if ((rc = srm__ds_pstate(txn, part, false, &ps)) < 0)
         return rc;
+    if ((rc = srm__ds_log_flush(txn, ps)) < 0)
+        return rc;
     if ((rc = srm__ds_log_trim_to(txn, ps, upto_seq)))
         return srm__ds_txn_fail(txn, rc);
     return 0;
 }
 
-static int log_decode(const MDB_val *k, const MDB_val *v, struct srm_ds_entry *e)
-{
-    const uint8_t *p = v->mv_data;
-    size_t klen;
-
-    if (k->mv_size != 12 || v->mv_size < DS_LOG_HDR || p[0] != DS_LOG_FMT ||
-        p[1] >= SRM_DS_KIND_MAX || (p[2] & ~SRM_DS_ENTRY_TOMBSTONE))
-        return SRM_ECORRUPT;
-    klen = srm__ds_get_le16(p + 23);
-    if (klen == 0 || klen > SRM_DS_KEY_MAX || DS_LOG_HDR + klen > v->mv_size)
-        return SRM_ECORRUPT;
-    e->seq = srm__ds_get_be64((const uint8_t *)k->mv_data + 4);
-    e->kind = p[1];
-    e->flags = p[2];
-    e->stamp.epoch = srm__ds_get_le64(p + 3);
-    e->stamp.hlc = srm__ds_get_le64(p + 11);
-    e->stamp.origin = srm__ds_get_le32(p + 19);
-    e->key = p + DS_LOG_HDR;
-    e->key_len = klen;
-    e->val = NULL;
-    e->val_len = 0;
-    if (DS_LOG_HDR + klen != v->mv_size)
-        return SRM_ECORRUPT;
-    return 0;
-}
-
 /* The value of a put entry: the record, if it is still the version the entry names.
  * 0 and e->val set; 1 if superseded (a later entry of the log names the newer version or
- * the delete); or an error. */
-static int log_resolve(struct srm_ds_txn *txn, uint32_t part, struct srm_ds_entry *e)
+ * the delete); or an error. The lookup goes through one cursor for the whole read: when the
+ * key lies on the leaf page the cursor is on (writes with locality: a batch of one
+ * client's keys, a user's resources), LMDB searches that page only instead of descending
+ * from the root. */
+static int log_resolve(MDB_cursor *rc_cur, uint32_t part, struct srm_ds_entry *e)
 {
+    uint8_t rk[DS_REC_KEY_MAX];
+    MDB_val k = {DS_REC_KEY0 + e->key_len, rk}, v;
     struct srm_ds_stamp st;
     uint8_t fl;
-    MDB_val v;
     int rc;
 
     if (e->flags & SRM_DS_ENTRY_TOMBSTONE)
         return 0;
-    rc = srm__ds_rec_get(txn, part, e->kind, e->key, e->key_len, &v);
-    if (rc == -ENOENT)
+    srm__ds_rec_key(rk, part, e->kind);
+    memcpy(rk + DS_REC_KEY0, e->key, e->key_len);
+    rc = mdb_cursor_get(rc_cur, &k, &v, MDB_SET);
+    if (rc == MDB_NOTFOUND)
         return 1;
-    if (rc < 0)
+    if (rc)
+        return srm__ds_err(rc);
+    if ((rc = srm__ds_envelope_check(&v)) < 0)
         return rc;
     srm__ds_envelope_get(&v, &st, &fl);
     if ((fl & SRM_DS_ENTRY_TOMBSTONE) || srm_ds_stamp_cmp(&st, &e->stamp) != 0)
@@ -515,59 +664,100 @@ int srm_ds_log_read(struct srm_ds_txn *txn, uint32_t part, uint64_t from_seq,
                     srm_ds_entry_cb *cb, void *data, uint64_t *ret_next, uint64_t *ret_gen)
 {
     struct ds_meta m;
-    MDB_cursor *cur;
+    MDB_cursor *cur, *rcur;
     uint8_t lk[12];
     MDB_val k = {12, lk}, v;
     uint64_t next = from_seq;
     size_t count = 0, bytes = 0;
+    bool stop = false;
     int rc, ret = 0;
 
     if ((rc = srm__ds_txn_check(txn, false)) < 0)
         return rc;
     if (!cb)
         return -EINVAL;
+    if ((rc = srm__ds_log_flush_part(txn, part)) < 0)
+        return rc;
     if ((rc = srm__ds_meta_read(txn, part, &m)) < 0)
         return rc;
     if (from_seq < m.first_seq || from_seq > m.last_seq + 1)
         return SRM_EHORIZON;
+    if (from_seq > m.last_seq) {
+        if (ret_next)
+            *ret_next = from_seq;
+        if (ret_gen)
+            *ret_gen = m.gen;
+        return 0;
+    }
     if ((rc = mdb_cursor_open(txn->mdb, txn->env->dbi_log, &cur)))
         return srm__ds_err(rc);
-    srm__ds_be32(lk, part);
-    srm__ds_be64(lk + 4, from_seq);
-    for (rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE); rc == 0;
-         rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
-        struct srm_ds_entry e;
-        size_t sz = 0;
+    if ((rc = mdb_cursor_open(txn->mdb, txn->env->dbi_rec, &rcur))) {
+        mdb_cursor_close(cur);
+        return srm__ds_err(rc);
+    }
+    /* the record holding from_seq: the last one keyed at or before it */
+    log_key(lk, part, from_seq);
+    rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE);
+    if (rc == MDB_NOTFOUND || (rc == 0 && (k.mv_size != 12 || srm__ds_get_be32(k.mv_data) != part ||
+                                           srm__ds_get_be64((uint8_t *)k.mv_data + 4) > from_seq)))
+        rc = mdb_cursor_get(cur, &k, &v, rc == MDB_NOTFOUND ? MDB_LAST : MDB_PREV);
+    for (; rc == 0 && !stop; rc = stop ? 0 : mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+        const uint8_t *p = v.mv_data;
+        size_t off = DS_LOG_HDR;
+        uint64_t first;
+        int n;
 
         if (k.mv_size != 12 || srm__ds_get_be32(k.mv_data) != part)
             break;
-        if ((ret = log_decode(&k, &v, &e)) < 0)
+        if ((n = log_rec_check(&k, &v)) < 0) {
+            ret = n;
             break;
-        if (e.seq > m.last_seq) /* entries of this transaction's future are not ours */
-            break;
-        if (count > 0 && max_count && count >= max_count)
-            break;
-        if (!(exclude_origin && e.stamp.origin == exclude_origin)) {
-            if ((ret = log_resolve(txn, part, &e)) < 0)
+        }
+        first = srm__ds_get_be64((const uint8_t *)k.mv_data + 4);
+        for (int i = 0; i < n; i++) {
+            struct srm_ds_entry e;
+            size_t sz = 0;
+
+            off += log_ent_decode(p + off, first + (uint64_t)i, &e);
+            if (e.seq < from_seq)
+                continue;
+            if (e.seq > m.last_seq) { /* entries of this transaction's future are not ours */
+                stop = true;
                 break;
-            if (ret == 0) {
-                sz = srm_ds_entry_size(&e);
-                if (count > 0 && max_bytes && bytes + sz > max_bytes)
-                    break;
             }
-        } else {
-            ret = 1;
+            if (count > 0 && max_count && count >= max_count) {
+                stop = true;
+                break;
+            }
+            if (!(exclude_origin && e.stamp.origin == exclude_origin)) {
+                if ((ret = log_resolve(rcur, part, &e)) < 0) {
+                    stop = true;
+                    break;
+                }
+                if (ret == 0) {
+                    sz = srm_ds_entry_size(&e);
+                    if (count > 0 && max_bytes && bytes + sz > max_bytes) {
+                        stop = true;
+                        break;
+                    }
+                }
+            } else {
+                ret = 1;
+            }
+            count++;
+            next = e.seq + 1;
+            if (ret) { /* skipped: another node's, or superseded */
+                ret = 0;
+                continue;
+            }
+            bytes += sz;
+            if ((ret = cb(&e, data)) != 0) {
+                stop = true;
+                break;
+            }
         }
-        count++;
-        next = e.seq + 1;
-        if (ret) { /* skipped: another node's, or superseded */
-            ret = 0;
-            continue;
-        }
-        bytes += sz;
-        if ((ret = cb(&e, data)) != 0)
-            break;
     }
+    mdb_cursor_close(rcur);
     mdb_cursor_close(cur);
     if (ret < 0)
         return ret;
@@ -956,6 +1146,8 @@ int srm_ds_verify(struct srm_ds_txn *txn, uint32_t part)
 
     if ((rc = srm__ds_txn_check(txn, false)) < 0)
         return rc;
+    if ((rc = srm__ds_log_flush_part(txn, part)) < 0)
+        return rc;
     if ((rc = srm__ds_meta_read(txn, part, &m)) < 0)
         return rc;
     vf = calloc(1, sizeof(*vf));
@@ -1010,15 +1202,27 @@ int srm_ds_verify(struct srm_ds_txn *txn, uint32_t part)
         srm__ds_be64(lk + 4, 0);
         k.mv_data = lk;
         k.mv_size = 12;
+        /* records follow each other without gap from first_seq to last_seq */
+        uint64_t expect = m.first_seq;
+        bool gap = false;
         for (rc = mdb_cursor_get(cur, &k, &v, MDB_SET_RANGE); rc == 0;
              rc = mdb_cursor_get(cur, &k, &v, MDB_NEXT)) {
+            int n;
+
             if (k.mv_size != 12 || memcmp(k.mv_data, lk, 4))
                 break;
+            if ((n = log_rec_check(&k, &v)) < 0 ||
+                srm__ds_get_be64((const uint8_t *)k.mv_data + 4) != expect) {
+                gap = true;
+                break;
+            }
+            expect += (uint64_t)n;
             bytes += 12 + v.mv_size;
-            count++;
+            count += (uint64_t)n;
         }
         mdb_cursor_close(cur);
-        rc = (bytes == m.log_bytes && count == m.last_seq + 1 - m.first_seq) ? 0 : SRM_ECORRUPT;
+        rc = (!gap && bytes == m.log_bytes && count == m.last_seq + 1 - m.first_seq) ? 0
+                                                                                     : SRM_ECORRUPT;
     }
 out:
     free(vf);

@@ -121,7 +121,11 @@ struct srm__repl_snap {
     size_t len;
 };
 
+/* CRC32C of data, continuing crc (0 to start). The hardware instruction when the CPU has
+ * one (srm__repl_crc32c_hw() != 0), else tables (srm__repl_crc32c_sw); same results. */
 uint32_t srm__repl_crc32c(uint32_t crc, const void *data, size_t len);
+uint32_t srm__repl_crc32c_sw(uint32_t crc, const void *data, size_t len);
+int srm__repl_crc32c_hw(void);
 const char *srm__repl_msg_name(unsigned type);
 int srm__repl_name_valid(const char *s, size_t len);
 
@@ -284,6 +288,14 @@ struct srm__repl_part {
     uint32_t snap_sent, snap_acked;
     uint64_t snap_bytes;
 
+    /* sink: ENTRIES received and not applied yet. Consecutive batches of one generation
+     * are applied together, in one transaction, when the input read in one loop iteration
+     * has been taken in (srm__repl_input_flush), and acknowledged with one ACK. */
+    struct srm__repl_buf q; /* their encoded entries, back to back */
+    uint32_t q_count;       /* entries */
+    unsigned q_frames;      /* batches (0: nothing queued) */
+    uint64_t q_first, q_through, q_gen, q_epoch;
+
     /* sink snapshot install */
     void *inst;
     uint64_t inst_seq, inst_epoch, inst_gen;
@@ -329,6 +341,11 @@ struct srm_repl {
     struct srm__repl_part *parts;
     unsigned nparts;
     unsigned rr; /* round-robin start for pumping */
+    /* Input is taken in by srm__repl_input and finished (queued batches applied, ACKs and
+     * replies sent) by srm__repl_input_flush, which the transport calls once per loop
+     * iteration; when false (unit tests, fuzzing), srm__repl_input finishes at once. */
+    bool defer_flush;
+    bool input_pending;
 
     struct srm_repl_stats st;
     bool in_callback;
@@ -339,7 +356,8 @@ struct srm_repl {
     uv_tcp_t listener;
     uv_timer_t timer;
     uv_poll_t notify_poll;
-    bool listening, timer_on, poll_on, started, closing;
+    uv_check_t input_check; /* runs srm__repl_input_flush after the loop's I/O callbacks */
+    bool listening, timer_on, poll_on, check_on, started, closing;
     unsigned open_handles;
     uint64_t redial_at;
     uint32_t redial_delay;
@@ -358,8 +376,12 @@ void srm__repl_free(struct srm_repl *r);
 void srm__repl_link_up(struct srm_repl *r, const struct srm__repl_transport *tp, void *link);
 /* The link is gone (err: why, 0 for an orderly close). */
 void srm__repl_link_down(struct srm_repl *r, int err);
-/* Bytes arrived from the link. < 0: fatal; the core already closed the link. */
+/* Bytes arrived from the link. < 0: fatal; the core already closed the link. With
+ * defer_flush, batches of entries are queued and the work ends with srm__repl_input_flush. */
 int srm__repl_input(struct srm_repl *r, const void *data, size_t len);
+/* Applies the queued batches (one transaction per partition), sends the ACKs and replies,
+ * and pumps the streams. */
+void srm__repl_input_flush(struct srm_repl *r);
 /* Produce more output if the window allows, then flush. */
 void srm__repl_pump(struct srm_repl *r);
 /* Timers: keepalive, idle timeout, sync degradation, trims. */

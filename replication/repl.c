@@ -25,6 +25,7 @@
 #define DEF_WINDOW    (8u << 20)
 #define DEF_BATCH     (256u << 10)
 #define MIN_BATCH     (72u << 10) /* one largest datastore entry */
+#define APPLY_MAX     (4u << 20)  /* most bytes of entries applied in one transaction */
 
 /* ---- names ---- */
 
@@ -265,10 +266,20 @@ static void inst_abort(struct srm_repl *r, struct srm__repl_part *p)
     p->inst_bytes = 0;
 }
 
+/* Drops the batches received and not applied (the link is gone: they were not
+ * acknowledged, so the peer sends them again). */
+static void queue_drop(struct srm__repl_part *p)
+{
+    p->q.off = p->q.len = 0;
+    p->q_count = 0;
+    p->q_frames = 0;
+}
+
 static void stream_stop(struct srm_repl *r, struct srm__repl_part *p)
 {
     snap_abort(r, p);
     inst_abort(r, p);
+    queue_drop(p);
     p->streaming = false;
     ring_clear(p);
     p->ack_pending = false;
@@ -605,6 +616,40 @@ static int on_part(struct srm_repl *r, const struct srm__repl_frame *f)
     return 0;
 }
 
+/* Applies a sink partition's queued batches in one transaction. < 0: the link failed. */
+static int apply_queued(struct srm_repl *r, struct srm__repl_part *p)
+{
+    if (p->q_frames == 0)
+        return 0;
+    int rc =
+        r->store->log_apply(r->store_ctx, p->part, r->cfg.peer_id, p->q_gen, p->q.data + p->q.off,
+                            p->q.len - p->q.off, p->q_count, p->q_through);
+    if (rc < 0) {
+        fail_link(r, rc, SRM_REPL_EV_ERROR, "applying entries %llu-%llu of partition %u: %s",
+                  (unsigned long long)p->q_first, (unsigned long long)p->q_through, p->part,
+                  srm_strerror(rc));
+        return rc;
+    }
+    p->head = p->q_through;
+    p->st.entries_applied += p->q_count;
+    p->st.bytes_applied += p->q.len - p->q.off;
+    if (p->q_epoch > p->epoch)
+        p->epoch = p->q_epoch;
+    queue_drop(p);
+    return 0;
+}
+
+/* Applies every queued batch; < 0: the link failed. */
+static int apply_all_queued(struct srm_repl *r)
+{
+    for (unsigned i = 0; i < r->nparts; i++) {
+        int rc = apply_queued(r, &r->parts[i]);
+        if (rc < 0)
+            return rc;
+    }
+    return 0;
+}
+
 static int on_entries(struct srm_repl *r, const struct srm__repl_frame *f)
 {
     struct srm__repl_entries e;
@@ -621,22 +666,26 @@ static int on_entries(struct srm_repl *r, const struct srm__repl_frame *f)
                   e.part);
         return SRM_EBADFRAME;
     }
-    if (e.epoch < p->epoch) {
+    uint64_t owner_epoch = p->q_frames && p->q_epoch > p->epoch ? p->q_epoch : p->epoch;
+    if (e.epoch < owner_epoch) {
         /* a stale owner: never apply (SPEC §7: fencing); the daemon resolves it */
         srm__repl_emit(r, SRM_REPL_EV_CONFLICT, p->part, SRM_ESTALE_EPOCH,
                        "entries of partition %u at epoch %llu, owner epoch is %llu: refused",
-                       e.part, (unsigned long long)e.epoch, (unsigned long long)p->epoch);
+                       e.part, (unsigned long long)e.epoch, (unsigned long long)owner_epoch);
         return 0;
     }
+    if (p->q_frames && e.gen != p->q_gen && (rc = apply_queued(r, p)) < 0)
+        return rc;
     if (e.gen != p->gen) {
         /* the source's log has another generation: nothing of it is applied here yet */
         p->gen = e.gen;
         p->head = 0;
     }
-    if (e.first_seq > p->head + 1) {
+    uint64_t have = p->q_frames ? p->q_through : p->head;
+    if (e.first_seq > have + 1) {
         fail_link(r, SRM_EBADFRAME, SRM_REPL_EV_ERROR,
                   "sequence gap on partition %u: applied %llu, received %llu-%llu", e.part,
-                  (unsigned long long)p->head, (unsigned long long)e.first_seq,
+                  (unsigned long long)have, (unsigned long long)e.first_seq,
                   (unsigned long long)e.through_seq);
         return SRM_EBADFRAME;
     }
@@ -645,21 +694,28 @@ static int on_entries(struct srm_repl *r, const struct srm__repl_frame *f)
         p->peer_head = e.head_seq;
     }
     p->ack_pending = true;
-    if (e.through_seq <= p->head)
+    if (e.through_seq <= have)
         return 0; /* already applied (a resend after reconnect) */
-    rc = r->store->log_apply(r->store_ctx, p->part, r->cfg.peer_id, e.gen, e.data, e.len, e.count,
-                             e.through_seq);
-    if (rc < 0) {
-        fail_link(r, rc, SRM_REPL_EV_ERROR, "applying entries %llu-%llu of partition %u: %s",
-                  (unsigned long long)e.first_seq, (unsigned long long)e.through_seq, e.part,
-                  srm_strerror(rc));
-        return rc;
+    /* Queue the batch: the batches that arrive together go into one transaction. */
+    if (buf_reserve(&p->q, e.len) < 0) {
+        fail_link(r, -ENOMEM, SRM_REPL_EV_ERROR, "out of memory");
+        return -ENOMEM;
     }
-    p->head = e.through_seq;
-    p->st.entries_applied += e.count;
-    p->st.bytes_applied += e.len;
-    if (e.epoch > p->epoch)
-        p->epoch = e.epoch;
+    if (e.len)
+        memcpy(p->q.data + p->q.len, e.data, e.len);
+    p->q.len += e.len;
+    if (p->q_frames++ == 0) {
+        p->q_first = e.first_seq;
+        p->q_count = 0;
+        p->q_epoch = e.epoch;
+    }
+    p->q_count += e.count;
+    p->q_through = e.through_seq;
+    p->q_gen = e.gen;
+    if (e.epoch > p->q_epoch)
+        p->q_epoch = e.epoch;
+    if (!r->defer_flush || p->q.len - p->q.off >= APPLY_MAX)
+        return apply_queued(r, p);
     return 0;
 }
 
@@ -829,6 +885,13 @@ static int on_frame(struct srm_repl *r, const struct srm__repl_frame *f)
         }
         return on_hello(r, f);
     }
+    /* Batches queued so far are applied before any frame that could depend on them. */
+    if (f->type != SRM__REPL_MSG_ENTRIES && f->type != SRM__REPL_MSG_ACK &&
+        f->type != SRM__REPL_MSG_PING && f->type != SRM__REPL_MSG_PONG) {
+        int rc = apply_all_queued(r);
+        if (rc < 0)
+            return rc;
+    }
     switch (f->type) {
     case SRM__REPL_MSG_HELLO:
         fail_link(r, SRM_EHANDSHAKE, SRM_REPL_EV_ERROR, "second handshake on one link");
@@ -966,9 +1029,23 @@ int srm__repl_input(struct srm_repl *r, const void *data, size_t len)
             len -= (size_t)n;
         }
     }
+    r->input_pending = true;
+    if (!r->defer_flush)
+        srm__repl_input_flush(r);
+    return 0;
+}
+
+void srm__repl_input_flush(struct srm_repl *r)
+{
+    if (!r->input_pending || r->closing)
+        return;
+    r->input_pending = false;
+    if (r->link == SRM__REPL_LINK_DOWN)
+        return;
+    if (apply_all_queued(r) < 0)
+        return;
     send_acks(r);
     srm__repl_pump(r);
-    return 0;
 }
 
 /* ---- outgoing streams ---- */
@@ -1297,6 +1374,7 @@ void srm__repl_free(struct srm_repl *r)
         snap_abort(r, &r->parts[i]);
         inst_abort(r, &r->parts[i]);
         free(r->parts[i].ring);
+        buf_free(&r->parts[i].q);
     }
     if (r->store && r->store->close)
         r->store->close(r->store_ctx);
@@ -1327,6 +1405,8 @@ int srm_repl_partition_set(struct srm_repl *r, uint32_t part, enum srm_repl_role
     }
     if (p->role == role && p->epoch == epoch)
         return 0;
+    /* what arrived under the old declaration is applied first (a failure closes the link) */
+    (void)apply_queued(r, p);
     uint64_t head = 0, gen = 0;
     int rc = 0;
     if (role == SRM_REPL_ROLE_SOURCE)

@@ -15,7 +15,10 @@
  * takeback. The protocol is documented in replication/README.md.
  *
  * Threading: an endpoint lives on one libuv loop (the daemon's) and every function must be
- * called from that loop's thread. Callbacks run on that loop. Functions return >= 0 on
+ * called from that loop's thread. Callbacks run on that loop. The endpoint applies received
+ * entries in write transactions on that thread and trims its logs in a thread of its own,
+ * so the loop thread must not hold a write transaction of the datastore when it calls the
+ * endpoint or returns to the loop (LMDB allows one writer at a time). Functions return >= 0 on
  * success, a negative errno or a negative SRM_E... code (common/srm_error.h) on failure;
  * output parameters (ret_*) are untouched on failure.
  *

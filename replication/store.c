@@ -1,18 +1,28 @@
 /*
  * The store interface of the protocol core, bound to the datastore (datastore/srm_ds.h).
- * Reads share one read transaction that is reset between uses (cheap in LMDB); every write
- * (apply, trim) is one short write transaction. Change notifications come from a datastore
- * subscriber whose socket the endpoint polls.
+ * Reads share one read transaction that is reset between uses (cheap in LMDB); an apply
+ * is one write transaction on the loop thread. Trims run in a thread of their own: a write
+ * transaction first waits for LMDB's writer lock, which the node's writers hold for a
+ * millisecond or more at a time, and the loop must not wait with them (it would stop
+ * streaming meanwhile, adding that wait to the replication lag at every trim). Change
+ * notifications come from a datastore subscriber whose socket the endpoint polls.
  */
 #include <errno.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "internal.h"
 #include "srm_ds.h"
 #include "srm_error.h"
+#include "srm_log.h"
 
 #define WRITE_RETRIES 4 /* -EAGAIN: the map grew; the transaction is retried */
+
+struct trim_req {
+    uint32_t part;
+    uint64_t seq;
+};
 
 struct ds_store {
     struct srm_ds_env *env;
@@ -21,6 +31,15 @@ struct ds_store {
     struct srm_ds_sub *sub;
     struct srm_ds_entry *ents; /* decoded batch for apply */
     size_t ents_cap;
+
+    /* the trimming thread, started at the first trim; the requests are positions to trim up
+     * to, the latest per partition */
+    pthread_t trim_thread;
+    bool trim_started, trim_stop;
+    pthread_mutex_t trim_mu;
+    pthread_cond_t trim_cv;
+    struct trim_req trim[SRM_REPL_PARTS_MAX];
+    unsigned ntrim;
 };
 
 static int read_begin(struct ds_store *s, struct srm_ds_txn **ret)
@@ -185,19 +204,75 @@ static int ds_log_apply(void *ctx, uint32_t part, uint32_t source, uint64_t gen,
     }
 }
 
+static int trim_now(struct ds_store *s, uint32_t part, uint64_t seq)
+{
+    for (int attempt = 0;; attempt++) {
+        struct srm_ds_txn *txn;
+        int rc = srm_ds_txn_begin(s->env, 0, &txn);
+        if (rc == 0) {
+            rc = srm_ds_log_trim(txn, part, seq);
+            if (rc < 0)
+                srm_ds_txn_abort(txn);
+            else
+                rc = srm_ds_txn_commit(txn);
+        }
+        if (rc == -EAGAIN && attempt < WRITE_RETRIES)
+            continue;
+        return rc;
+    }
+}
+
+static void *trim_main(void *arg)
+{
+    struct ds_store *s = arg;
+    struct trim_req reqs[SRM_REPL_PARTS_MAX];
+
+    pthread_mutex_lock(&s->trim_mu);
+    for (;;) {
+        while (s->ntrim == 0 && !s->trim_stop)
+            pthread_cond_wait(&s->trim_cv, &s->trim_mu);
+        if (s->trim_stop)
+            break;
+        unsigned n = s->ntrim;
+        memcpy(reqs, s->trim, n * sizeof(*reqs));
+        s->ntrim = 0;
+        pthread_mutex_unlock(&s->trim_mu);
+        for (unsigned i = 0; i < n; i++) {
+            /* a failure leaves the entries to the next trim or to the log's bound */
+            int rc = trim_now(s, reqs[i].part, reqs[i].seq);
+            if (rc < 0)
+                srm_log_debug("repl: trimming partition %u up to %llu: %s", reqs[i].part,
+                              (unsigned long long)reqs[i].seq, srm_strerror(rc));
+        }
+        pthread_mutex_lock(&s->trim_mu);
+    }
+    pthread_mutex_unlock(&s->trim_mu);
+    return NULL;
+}
+
+/* Hands the trim to the trimming thread (started on first use) and returns at once. */
 static int ds_log_trim(void *ctx, uint32_t part, uint64_t seq)
 {
     struct ds_store *s = ctx;
-    struct srm_ds_txn *txn;
-    int rc = srm_ds_txn_begin(s->env, 0, &txn);
-    if (rc < 0)
-        return rc;
-    rc = srm_ds_log_trim(txn, part, seq);
-    if (rc < 0) {
-        srm_ds_txn_abort(txn);
-        return rc;
+    int rc = 0;
+
+    pthread_mutex_lock(&s->trim_mu);
+    if (!s->trim_started) {
+        if ((rc = -pthread_create(&s->trim_thread, NULL, trim_main, s)) == 0)
+            s->trim_started = true;
     }
-    return srm_ds_txn_commit(txn);
+    if (rc == 0) {
+        unsigned i = 0;
+        while (i < s->ntrim && s->trim[i].part != part)
+            i++;
+        if (i == s->ntrim)
+            s->trim[s->ntrim++] = (struct trim_req){.part = part, .seq = seq};
+        else if (seq > s->trim[i].seq)
+            s->trim[i].seq = seq;
+        pthread_cond_signal(&s->trim_cv);
+    }
+    pthread_mutex_unlock(&s->trim_mu);
+    return rc;
 }
 
 static int ds_snap_open(void *ctx, uint32_t part, void **ret_snap, uint64_t *ret_seq,
@@ -328,6 +403,15 @@ static void ds_close(void *ctx)
     struct ds_store *s = ctx;
     if (!s)
         return;
+    if (s->trim_started) {
+        pthread_mutex_lock(&s->trim_mu);
+        s->trim_stop = true;
+        pthread_cond_signal(&s->trim_cv);
+        pthread_mutex_unlock(&s->trim_mu);
+        pthread_join(s->trim_thread, NULL); /* a trim in progress ends first */
+    }
+    pthread_mutex_destroy(&s->trim_mu);
+    pthread_cond_destroy(&s->trim_cv);
     srm_ds_txn_abort(s->rtxn);
     srm_ds_sub_close(s->sub);
     free(s->ents);
@@ -366,6 +450,8 @@ int srm__repl_ds_store_new(struct srm_ds_env *env, uint32_t node_id, void **ret_
         free(s);
         return rc;
     }
+    pthread_mutex_init(&s->trim_mu, NULL);
+    pthread_cond_init(&s->trim_cv, NULL);
     *ret_ctx = s;
     return 0;
 }

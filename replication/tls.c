@@ -396,6 +396,15 @@ static void on_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
     conn_pump(c);
 }
 
+/* After the loop's I/O callbacks: finishes the input they delivered (the core applies the
+ * batches that arrived, in one transaction per partition, and acknowledges them). */
+static void on_input_check(uv_check_t *h)
+{
+    struct srm_repl *r = h->data;
+    uv_check_stop(h);
+    srm__repl_input_flush(r);
+}
+
 /* Decrypts everything buffered and hands it to the core. */
 static void conn_pump(struct srm__repl_conn *c)
 {
@@ -405,6 +414,8 @@ static void conn_pump(struct srm__repl_conn *c)
         if (n > 0) {
             if (!c->attached)
                 continue;
+            if (r->check_on && !uv_is_active((uv_handle_t *)&r->input_check))
+                uv_check_start(&r->input_check, on_input_check);
             if (srm__repl_input(r, c->pbuf, (size_t)n) < 0 || c->closing || r->closing)
                 return;
             continue;
@@ -641,7 +652,9 @@ void srm__repl_net_close(struct srm_repl *r)
         uv_close((uv_handle_t *)&r->notify_poll, handle_closed);
     if (r->timer_on)
         uv_close((uv_handle_t *)&r->timer, handle_closed);
-    r->listening = r->poll_on = r->timer_on = false;
+    if (r->check_on)
+        uv_close((uv_handle_t *)&r->input_check, handle_closed);
+    r->listening = r->poll_on = r->timer_on = r->check_on = false;
 }
 
 /* ---- public lifecycle ---- */
@@ -675,6 +688,12 @@ int srm_repl_new(uv_loop_t *loop, const struct srm_repl_config *cfg, struct srm_
     r->timer.data = r;
     r->timer_on = true;
     r->open_handles++;
+    if (uv_check_init(loop, &r->input_check) == 0) {
+        r->input_check.data = r;
+        r->check_on = true;
+        r->open_handles++;
+        r->defer_flush = true;
+    }
     *ret_repl = r;
     return 0;
 }

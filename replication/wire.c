@@ -9,7 +9,9 @@
 #include "internal.h"
 #include "srm_error.h"
 
-/* ---- CRC32C (Castagnoli), slicing-by-8 ---- */
+/* ---- CRC32C (Castagnoli): the SSE4.2 instruction where the CPU has it (about 4x the
+ * table's speed: every byte of every frame goes through it on both sides), else
+ * slicing-by-8 tables. ---- */
 
 static uint32_t crc_table[8][256];
 static int crc_ready;
@@ -28,7 +30,7 @@ static void crc_init(void)
     __atomic_store_n(&crc_ready, 1, __ATOMIC_RELEASE);
 }
 
-uint32_t srm__repl_crc32c(uint32_t crc, const void *data, size_t len)
+uint32_t srm__repl_crc32c_sw(uint32_t crc, const void *data, size_t len)
 {
     const uint8_t *p = data;
     if (!__atomic_load_n(&crc_ready, __ATOMIC_ACQUIRE))
@@ -50,6 +52,53 @@ uint32_t srm__repl_crc32c(uint32_t crc, const void *data, size_t len)
         crc = (crc >> 8) ^ crc_table[0][(crc ^ *p++) & 0xff];
     return ~crc;
 }
+
+#if defined(__x86_64__)
+#include <nmmintrin.h>
+
+__attribute__((target("sse4.2"))) static uint32_t crc_hw(uint32_t crc, const void *data, size_t len)
+{
+    const uint8_t *p = data;
+    uint64_t c = ~crc;
+    while (len >= 8) {
+        uint64_t w;
+        memcpy(&w, p, 8); /* the instruction reads little-endian, like the tables */
+        c = _mm_crc32_u64(c, w);
+        p += 8;
+        len -= 8;
+    }
+    while (len--)
+        c = _mm_crc32_u8((uint32_t)c, *p++);
+    return ~(uint32_t)c;
+}
+
+int srm__repl_crc32c_hw(void)
+{
+    static int have = -1;
+    int h = __atomic_load_n(&have, __ATOMIC_RELAXED);
+    if (h < 0) {
+        __builtin_cpu_init();
+        h = __builtin_cpu_supports("sse4.2") ? 1 : 0;
+        __atomic_store_n(&have, h, __ATOMIC_RELAXED);
+    }
+    return h;
+}
+
+uint32_t srm__repl_crc32c(uint32_t crc, const void *data, size_t len)
+{
+    return srm__repl_crc32c_hw() ? crc_hw(crc, data, len) : srm__repl_crc32c_sw(crc, data, len);
+}
+#else
+int srm__repl_crc32c_hw(void)
+{
+    return 0;
+}
+
+uint32_t srm__repl_crc32c(uint32_t crc, const void *data, size_t len)
+{
+    return srm__repl_crc32c_sw(crc, data, len);
+}
+#endif
 
 /* ---- little-endian helpers ---- */
 

@@ -81,6 +81,22 @@ static void test_utf8(void **state)
         else
             assert_int_equal(rc, SRM_EBADUTF8);
     }
+    /* The same sequences inside ASCII text, at every offset of texts up to 100 bytes: the
+     * word-at-a-time paths (32, 8 and a last overlapping 8) find them wherever they are. */
+    uint8_t text[128];
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        for (size_t len = cases[i].n; len <= 100; len += 3) {
+            for (size_t at = 0; at + cases[i].n <= len; at++) {
+                memset(text, 'a', len);
+                memcpy(text + at, cases[i].s, cases[i].n);
+                int rc = srm__ds_utf8_check(text, len);
+                if (cases[i].ok)
+                    assert_int_equal(rc, 0);
+                else
+                    assert_int_equal(rc, SRM_EBADUTF8);
+            }
+        }
+    }
 }
 
 /* Encodes p and decodes it back through the public decoder. */
@@ -473,6 +489,57 @@ static void test_record_check(void **state)
     assert_int_equal(srm_ds_record_check(SRM_DS_PRESENCE, "a\0\0", 3, "\x05", 1), SRM_EBADFORMAT);
 }
 
+/* The record hash spreads: every byte of kind, key and value matters, the split between
+ * key and value matters, no collision among many similar records, buckets evenly filled. */
+static int cmp_h(const void *a, const void *b)
+{
+    const uint64_t *x = a, *y = b;
+    return x[0] != y[0] ? (x[0] < y[0] ? -1 : 1) : (x[1] != y[1] ? (x[1] < y[1] ? -1 : 1) : 0);
+}
+
+static void test_hash_spread(void **state)
+{
+    (void)state;
+    enum { N = 100000 };
+    uint64_t(*h)[2] = malloc(sizeof(*h) * N);
+    unsigned buckets[SRM_DS_DIGEST_BUCKETS] = {0};
+    char key[32], val[200];
+
+    assert_non_null(h);
+    memset(val, 's', sizeof(val));
+    for (unsigned i = 0; i < N; i++) {
+        int kl = snprintf(key, sizeof(key), "user%u", i) + 1;
+        srm__ds_hash_record(0, key, (size_t)kl, val, sizeof(val), h[i]);
+        buckets[srm__ds_bucket(0, key, (size_t)kl)]++;
+    }
+    qsort(h, N, sizeof(*h), cmp_h);
+    for (unsigned i = 1; i < N; i++)
+        assert_true(cmp_h(h[i - 1], h[i]) != 0);
+    for (unsigned b = 0; b < SRM_DS_DIGEST_BUCKETS; b++) {
+        assert_true(buckets[b] > N / SRM_DS_DIGEST_BUCKETS * 8 / 10);
+        assert_true(buckets[b] < N / SRM_DS_DIGEST_BUCKETS * 12 / 10);
+    }
+    /* one bit anywhere changes the hash; so does moving the key/value boundary */
+    uint64_t base[2], other[2];
+    char k2[8] = "abcdefg", v2[40];
+    memset(v2, 'v', sizeof(v2));
+    srm__ds_hash_record(1, k2, 8, v2, sizeof(v2), base);
+    for (size_t len = 0; len <= sizeof(v2); len += 1) {
+        for (size_t bit = 0; bit < len * 8; bit += 7) {
+            v2[bit / 8] ^= (char)(1 << (bit % 8));
+            srm__ds_hash_record(1, k2, 8, v2, len, other);
+            v2[bit / 8] ^= (char)(1 << (bit % 8));
+            uint64_t ref[2];
+            srm__ds_hash_record(1, k2, 8, v2, len, ref);
+            assert_memory_not_equal(ref, other, sizeof(ref));
+        }
+    }
+    srm__ds_hash_record(1, "ab", 2, "cd", 2, base);
+    srm__ds_hash_record(1, "abc", 3, "d", 1, other);
+    assert_memory_not_equal(base, other, sizeof(base));
+    free(h);
+}
+
 static void test_digest_math(void **state)
 {
     (void)state;
@@ -522,6 +589,7 @@ int main(void)
         cmocka_unit_test(test_entry_codec),
         cmocka_unit_test(test_record_check),
         cmocka_unit_test(test_digest_math),
+        cmocka_unit_test(test_hash_spread),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

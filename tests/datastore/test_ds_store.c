@@ -735,6 +735,214 @@ static void test_log_bound(void **state)
     coll_free(&c);
 }
 
+/* The entries of one transaction are stored together (several per LMDB record): reads
+ * start anywhere inside such a run, trims cut through one exactly, a transaction reads its
+ * own entries before commit, superseded entries within one transaction are skipped. */
+static void test_log_runs(void **state)
+{
+    struct fx *f = *state;
+    struct srm_ds_txn *t;
+    struct srm_ds_log_info li;
+    struct coll c = {0};
+    uint64_t next;
+    char u[32];
+
+    ds_test_own(f->env, 1, 1, 1);
+    t = ds_test_begin(f->env, 0);
+    for (int i = 0; i < 120; i++) { /* more than one record's worth */
+        snprintf(u, sizeof(u), "user-%03d", i);
+        struct srm_ds_presence p = ds_test_presence(u, "desk", "status");
+        assert_int_equal(srm_ds_presence_put(t, 1, 1, &p), 0);
+    }
+    struct srm_ds_presence again = ds_test_presence("user-007", "desk", "newer");
+    assert_int_equal(srm_ds_presence_put(t, 1, 1, &again), 0); /* seq 121 supersedes 8 */
+    /* the transaction sees its own entries */
+    assert_int_equal(srm_ds_log_read(t, 1, 100, 0, 0, 0, coll_cb, &c, &next, NULL), 0);
+    assert_int_equal(c.n, 22);
+    assert_int_equal(c.e[0].seq, 100);
+    assert_int_equal(next, 122);
+    coll_free(&c);
+    assert_int_equal(srm_ds_verify(t, 1), 0);
+    /* more writes after that read, in the same transaction */
+    for (int i = 120; i < 130; i++) {
+        snprintf(u, sizeof(u), "user-%03d", i);
+        struct srm_ds_presence p = ds_test_presence(u, "desk", "status");
+        assert_int_equal(srm_ds_presence_put(t, 1, 1, &p), 0);
+    }
+    assert_int_equal(srm_ds_txn_commit(t), 0);
+
+    /* from the middle of a run; the superseded entry is skipped but passed */
+    read_log(f->env, 1, 5, 0, &c, &next, NULL);
+    assert_int_equal(c.n, 131 - 4 - 1);
+    assert_int_equal(c.e[0].seq, 5);
+    assert_int_equal(c.e[3].seq, 9); /* 8 was superseded by 121 */
+    assert_int_equal(next, 132);
+    coll_free(&c);
+    /* a trim through the middle of a run */
+    t = ds_test_begin(f->env, 0);
+    assert_int_equal(srm_ds_log_trim(t, 1, 37), 0);
+    assert_int_equal(srm_ds_txn_commit(t), 0);
+    t = ds_test_begin(f->env, SRM_DS_TXN_RDONLY);
+    assert_int_equal(srm_ds_log_info(t, 1, &li), 0);
+    assert_int_equal(li.first_seq, 38);
+    assert_int_equal(li.last_seq, 131);
+    assert_int_equal(srm_ds_log_read(t, 1, 37, 0, 0, 0, coll_cb, &c, &next, NULL), SRM_EHORIZON);
+    assert_int_equal(srm_ds_log_read(t, 1, 38, 0, 3, 0, coll_cb, &c, &next, NULL), 0);
+    assert_int_equal(c.n, 3);
+    assert_int_equal(c.e[0].seq, 38);
+    assert_int_equal(next, 41);
+    assert_memory_equal(c.e[0].key, "user-037\0desk\0", 14);
+    assert_int_equal(srm_ds_verify(t, 1), 0);
+    srm_ds_txn_abort(t);
+    coll_free(&c);
+    /* trims at and beyond a run's end, then everything; writes go on after */
+    t = ds_test_begin(f->env, 0);
+    assert_int_equal(srm_ds_log_trim(t, 1, 121), 0);
+    assert_int_equal(srm_ds_log_info(t, 1, &li), 0);
+    assert_int_equal(li.first_seq, 122);
+    assert_int_equal(srm_ds_verify(t, 1), 0);
+    assert_int_equal(srm_ds_log_trim(t, 1, 1000), 0);
+    assert_int_equal(srm_ds_log_info(t, 1, &li), 0);
+    assert_int_equal(li.bytes, 0);
+    assert_int_equal(li.first_seq, 132);
+    assert_int_equal(srm_ds_txn_commit(t), 0);
+    put_presence(f->env, 1, 1, "late", "r", "s");
+    read_log(f->env, 1, 132, 0, &c, &next, NULL);
+    assert_int_equal(c.n, 1);
+    assert_int_equal(next, 133);
+    coll_free(&c);
+    t = ds_test_begin(f->env, SRM_DS_TXN_RDONLY);
+    assert_int_equal(srm_ds_verify(t, 1), 0);
+    srm_ds_txn_abort(t);
+    /* a bound below one transaction's run keeps the newest run whole */
+    t = ds_test_begin(f->env, 0);
+    assert_int_equal(srm_ds_log_set_max(t, 1, 4096), 0);
+    for (int i = 0; i < 200; i++) {
+        snprintf(u, sizeof(u), "bulk-%03d", i);
+        struct srm_ds_presence p = ds_test_presence(u, "desk", "status");
+        assert_int_equal(srm_ds_presence_put(t, 1, 1, &p), 0);
+    }
+    assert_int_equal(srm_ds_txn_commit(t), 0);
+    t = ds_test_begin(f->env, SRM_DS_TXN_RDONLY);
+    assert_int_equal(srm_ds_log_info(t, 1, &li), 0);
+    assert_true(li.bytes <= 4096);
+    assert_int_equal(li.last_seq, 332);
+    assert_true(li.first_seq > 133 && li.first_seq < 332);
+    assert_int_equal(srm_ds_verify(t, 1), 0);
+    srm_ds_txn_abort(t);
+}
+
+/* Appends over the bound drop the oldest entries a few at a time, in the same transaction:
+ * the log never exceeds its bound after a commit and a transaction drops about as much as
+ * it adds, never a large slice at once. Two partitions interleaved in one transaction, and
+ * a trim between appends, keep every counter exact. */
+static void test_log_bound_steady(void **state)
+{
+    struct fx *f = *state;
+    struct srm_ds_txn *t;
+    struct srm_ds_log_info li, l2;
+    char u[32];
+
+    ds_test_own(f->env, 1, 1, 1);
+    ds_test_own(f->env, 2, 1, 1);
+    t = ds_test_begin(f->env, 0);
+    assert_int_equal(srm_ds_log_set_max(t, 1, 16384), 0);
+    assert_int_equal(srm_ds_log_set_max(t, 2, 8192), 0);
+    assert_int_equal(srm_ds_txn_commit(t), 0);
+    uint64_t first = 1;
+    for (int b = 0; b < 40; b++) {
+        t = ds_test_begin(f->env, 0);
+        for (int i = 0; i < 50; i++) {
+            snprintf(u, sizeof(u), "user-%d-%d", b, i);
+            struct srm_ds_presence p = ds_test_presence(u, "desk", "some status text");
+            assert_int_equal(srm_ds_presence_put(t, 1, 1, &p), 0);
+            assert_int_equal(srm_ds_presence_put(t, 2, 1, &p), 0);
+            if (i == 25)
+                assert_int_equal(srm_ds_log_trim(t, 2, first + 3), 0);
+        }
+        assert_int_equal(srm_ds_txn_commit(t), 0);
+        t = ds_test_begin(f->env, SRM_DS_TXN_RDONLY);
+        assert_int_equal(srm_ds_log_info(t, 1, &li), 0);
+        assert_int_equal(srm_ds_log_info(t, 2, &l2), 0);
+        assert_true(li.bytes <= 16384);
+        assert_true(l2.bytes <= 8192);
+        assert_int_equal(li.last_seq, (uint64_t)(b + 1) * 50);
+        /* entries are all of one size: a transaction of 50 appends drops about 50 */
+        if (li.first_seq > 1 && first > 1)
+            assert_true(li.first_seq - first <= 52);
+        first = li.first_seq;
+        assert_int_equal(srm_ds_verify(t, 1), 0);
+        assert_int_equal(srm_ds_verify(t, 2), 0);
+        srm_ds_txn_abort(t);
+    }
+    assert_true(first > 1000); /* the bound was reached and held */
+}
+
+/* A read transaction kept reset between uses (a replication endpoint's, a subscriber's)
+ * does not prevent the map from growing; an active one defers growth until it ends. */
+static void test_map_grows_with_reset_reader(void **state)
+{
+    (void)state;
+    char *dir = ds_test_mkdtemp();
+    struct srm_ds_open_opts o = {
+        .node_id = 1, .sync = SRM_DS_SYNC_NONE, .map_size = 1 << 20, .map_size_max = 16 << 20};
+    struct srm_ds_env *env;
+    struct srm_ds_env_info info;
+    struct srm_ds_txn *reader, *t;
+    struct srm_ds_log_info li;
+    static char status[1000];
+    char u[32];
+    int grew = 0, deferred = 0;
+
+    memset(status, 's', sizeof(status) - 1);
+    assert_int_equal(srm_ds_env_open(dir, &o, &env), 0);
+    ds_test_own(env, 1, 1, 1);
+    reader = ds_test_begin(env, SRM_DS_TXN_RDONLY);
+    srm_ds_txn_reset(reader);
+    for (int b = 0; b < 200 && grew < 2; b++) {
+        int rc = 0;
+
+        t = ds_test_begin(env, 0);
+        for (int i = 0; i < 20 && rc == 0; i++) {
+            snprintf(u, sizeof(u), "user%d-%d", b, i);
+            struct srm_ds_presence p = ds_test_presence(u, "r", status);
+            rc = srm_ds_presence_put(t, 1, 1, &p);
+        }
+        rc = rc == 0 ? srm_ds_txn_commit(t) : (srm_ds_txn_abort(t), rc);
+        if (rc == -EAGAIN) {
+            /* once with the reader active: growth waits for it */
+            if (deferred == 0) {
+                assert_int_equal(srm_ds_txn_renew(reader), 0);
+                t = ds_test_begin(env, 0);
+                struct srm_ds_presence p = ds_test_presence("x", "r", status);
+                assert_int_equal(srm_ds_env_info(env, &info), 0);
+                uint64_t before = info.map_size;
+                (void)srm_ds_presence_put(t, 1, 1, &p);
+                srm_ds_txn_abort(t);
+                assert_int_equal(srm_ds_env_info(env, &info), 0);
+                assert_int_equal(info.map_size, before);
+                srm_ds_txn_reset(reader);
+                deferred++;
+            }
+            grew++;
+            b--; /* the same batch again, after growth */
+            continue;
+        }
+        assert_int_equal(rc, 0);
+    }
+    assert_int_equal(grew, 2);
+    assert_int_equal(srm_ds_env_info(env, &info), 0);
+    assert_true(info.map_size >= (4u << 20));
+    /* the reset reader renews on the grown map and sees every write */
+    assert_int_equal(srm_ds_txn_renew(reader), 0);
+    assert_int_equal(srm_ds_log_info(reader, 1, &li), 0);
+    assert_true(li.last_seq > 40);
+    assert_int_equal(srm_ds_verify(reader, 1), 0);
+    srm_ds_txn_abort(reader);
+    srm_ds_env_close(env);
+    ds_test_rmdir(dir);
+}
+
 /* Replicates part from src to dst: reads what dst has not applied yet. */
 static void replicate(struct srm_ds_env *src, uint32_t src_node, struct srm_ds_env *dst,
                       uint32_t dst_node, uint32_t part, struct srm_ds_apply_result *res)
@@ -1581,6 +1789,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_sip_expiry, setup, teardown),
         cmocka_unit_test_setup_teardown(test_log_read_trim_horizon, setup, teardown),
         cmocka_unit_test_setup_teardown(test_log_bound, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_log_bound_steady, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_log_runs, setup, teardown),
+        cmocka_unit_test(test_map_grows_with_reset_reader),
         cmocka_unit_test_setup_teardown(test_apply_idempotent, setup, teardown),
         cmocka_unit_test_setup_teardown(test_convergence_both_writers, setup, teardown),
         cmocka_unit_test_setup_teardown(test_digest_order_independent, setup, teardown),

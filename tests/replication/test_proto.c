@@ -580,6 +580,71 @@ static void test_stream_and_caught_up(void **state)
     free_pair();
 }
 
+/* Delivers everything waiting for end e in pieces of 64 KiB, as one loop iteration's reads
+ * would, without finishing the input (the transport's check callback does that). */
+static void deliver_burst(struct end *e)
+{
+    while (e->in_len > 0) {
+        size_t n = e->in_len < 65536 ? e->in_len : 65536;
+        uint8_t *chunk = malloc(n);
+        memcpy(chunk, e->inbox, n);
+        memmove(e->inbox, e->inbox + n, e->in_len - n);
+        e->in_len -= n;
+        srm__repl_input(e->r, chunk, n);
+        free(chunk);
+    }
+}
+
+/* The batches that arrive in one loop iteration are applied in one transaction and
+ * acknowledged once; a link lost before that drops them (nothing was acknowledged) and the
+ * peer sends them again. */
+static void test_apply_per_read_burst(void **state)
+{
+    (void)state;
+    make_pair("c1", 0);
+    srm_repl_partition_set(P->a.r, 1, SRM_REPL_ROLE_SOURCE, 1);
+    srm_repl_partition_set(P->b.r, 1, SRM_REPL_ROLE_SINK, 1);
+    connect_pair();
+    P->b.r->defer_flush = true;
+    unsigned applies = P->sb.applies;
+    write_n(&P->sa, 1, 1, 20000); /* 72 KiB batches: several ENTRIES frames */
+    srm_repl_notify(P->a.r);
+    struct srm_repl_stats es;
+    srm_repl_stats(P->a.r, &es);
+    assert_true(es.frames_sent >= 5);
+    deliver_burst(&P->b);
+    assert_int_equal(P->sb.applies, applies); /* queued, not applied yet */
+    assert_int_equal(P->a.in_len, 0);         /* and not acknowledged */
+    struct srm_repl_part_stats st;
+    assert_int_equal(srm_repl_partition_stats(P->b.r, 1, &st), 0);
+    assert_int_equal(st.applied_seq, 0);
+    srm__repl_input_flush(P->b.r);
+    assert_int_equal(P->sb.applies, applies + 1); /* one transaction */
+    assert_true(P->a.in_len > 0 && P->a.in_len <= 2 * (SRM__REPL_HDR + SRM__REPL_ACK_SIZE));
+    run();
+    assert_same(1);
+    assert_int_equal(srm_repl_partition_stats(P->b.r, 1, &st), 0);
+    assert_int_equal(st.entries_applied, 20000);
+    assert_int_equal(ms_part(&P->sa, 1, false)->repl, 20000);
+
+    /* more batches arrive, then the link drops before they are applied */
+    write_n(&P->sa, 1, 20001, 10000);
+    srm_repl_notify(P->a.r);
+    deliver_burst(&P->b);
+    applies = P->sb.applies;
+    cut();
+    srm__repl_input_flush(P->b.r); /* nothing to finish on a dead link */
+    assert_int_equal(P->sb.applies, applies);
+    assert_int_equal(ms_part(&P->sb, 1, false)->count, 20000);
+    P->b.r->defer_flush = false;
+    connect_pair();
+    assert_same(1);
+    assert_int_equal(srm_repl_partition_stats(P->b.r, 1, &st), 0);
+    assert_int_equal(st.entries_applied, 30000); /* each entry applied once */
+    assert_int_equal(ms_part(&P->sa, 1, false)->repl, 30000);
+    free_pair();
+}
+
 static void test_resume_after_reconnect(void **state)
 {
     (void)state;
@@ -821,6 +886,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_stream_and_caught_up),
+        cmocka_unit_test(test_apply_per_read_burst),
         cmocka_unit_test(test_resume_after_reconnect),
         cmocka_unit_test(test_snapshot_when_behind_horizon),
         cmocka_unit_test(test_window_bounds_memory),

@@ -195,6 +195,26 @@ static uint64_t wait_same_digest(struct node *a, struct node *b, uint32_t part,
     return 0;
 }
 
+/* Waits until node nd's log of part starts after `after` (trimmed behind the peer's
+ * acknowledgements); returns its first sequence. */
+static uint64_t wait_trimmed(struct node *nd, uint32_t part, uint64_t after, unsigned timeout_ms)
+{
+    uint64_t end = now_ms() + timeout_ms, first = 0;
+    char prefix[32], line[512];
+    snprintf(prefix, sizeof(prefix), "LOG %u ", part);
+    while (now_ms() < end) {
+        int before = count_in_file(nd->out, prefix);
+        kill(nd->pid, SIGUSR1);
+        if (wait_line(nd->out, prefix, before + 1, 5000) &&
+            last_line(nd->out, prefix, line, sizeof(line)))
+            sscanf(line, "LOG %*u %" SCNu64, &first);
+        if (first > after)
+            return first;
+        sleep_ms(100);
+    }
+    return first;
+}
+
 static bool nothing_applied(struct node *b)
 {
     char d[512];
@@ -408,6 +428,8 @@ static void test_link_cuts_large_backlog(void **state)
     assert_int_equal(n, 150000);
     assert_true(count_in_file(a.out, "+handshake") >= 3); /* it reconnected */
     assert_int_equal(count_in_file(b.out, "+snapshot-installed"), 0);
+    /* the sender trimmed its log behind the acknowledgements (in its trimming thread) */
+    assert_int_equal(wait_trimmed(&a, 1, 150000, 10000), 150001);
     stop_node(&a, SIGTERM);
     stop_node(&b, SIGTERM);
     proxy_stop();

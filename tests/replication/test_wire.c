@@ -22,6 +22,20 @@ static void test_crc32c_known_vectors(void **state)
     /* incremental equals one-shot */
     uint32_t c = srm__repl_crc32c(0, "12345", 5);
     assert_int_equal(srm__repl_crc32c(c, "6789", 4), 0xE3069283u);
+    /* the tables give the same values as the instruction (when the CPU has one), at every
+     * length and alignment */
+    assert_int_equal(srm__repl_crc32c_sw(0, "123456789", 9), 0xE3069283u);
+    static uint8_t buf[4096 + 16];
+    uint32_t x = 12345;
+    for (size_t i = 0; i < sizeof(buf); i++) {
+        x = x * 1103515245u + 12345u;
+        buf[i] = (uint8_t)(x >> 16);
+    }
+    for (size_t off = 0; off < 16; off++)
+        for (size_t len = 0; len < 300; len += 1 + len / 8)
+            assert_int_equal(srm__repl_crc32c(7, buf + off, len),
+                             srm__repl_crc32c_sw(7, buf + off, len));
+    assert_int_equal(srm__repl_crc32c(0, buf, 4096), srm__repl_crc32c_sw(0, buf, 4096));
 }
 
 static size_t make_frame(uint8_t *buf, uint8_t type, const void *payload, size_t len)

@@ -253,13 +253,15 @@ static size_t peer_hello(uint8_t *buf)
     return SRM__REPL_HDR + n;
 }
 
-static void core(const uint8_t *d, size_t n, bool handshake)
+static void core(const uint8_t *d, size_t n, bool handshake, bool deferred)
 {
     struct srm_repl_config cfg = {.cluster = "fz", .node_id = 1, .peer_id = 2, .peer_name = "n2"};
     struct srm_repl *r;
     if (srm__repl_new_with_store(NULL, &cfg, &ops, NULL, &r) < 0)
         return;
     r->now_ms = fixed_now;
+    /* as the TLS transport runs it: batches queued, applied once per loop iteration */
+    r->defer_flush = deferred;
     srm_repl_partition_set(r, 1, SRM_REPL_ROLE_SOURCE, 1);
     srm_repl_partition_set(r, 2, SRM_REPL_ROLE_SINK, 1);
     closed = false;
@@ -275,7 +277,10 @@ static void core(const uint8_t *d, size_t n, bool handshake)
         srm__repl_input(r, d + off, k);
         off += k;
         step = step * 3 + 1;
+        if (deferred && (step & 4))
+            srm__repl_input_flush(r);
     }
+    srm__repl_input_flush(r);
     srm__repl_tick(r);
     srm__repl_free(r);
 }
@@ -288,6 +293,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     data++;
     size--;
     decoders(data, size);
-    core(data, size, mode & 1);
+    core(data, size, mode & 1, mode & 2);
     return 0;
 }
