@@ -88,6 +88,11 @@ char *engine_status_json(struct engine *e)
     json_object_set_new(root, "users_served", json_integer((json_int_t)engine_users_served(e)));
     json_object_set_new(root, "writes_per_s", json_integer((json_int_t)e->writes_per_s));
     json_object_set_new(root, "writes_total", json_integer((json_int_t)e->writes_total));
+    json_object_set_new(root, "acked_writes", json_integer((json_int_t)e->acked_writes));
+    json_object_set_new(root, "degraded_writes", json_integer((json_int_t)e->degraded_writes));
+    json_object_set_new(root, "pending_sync_writes",
+                        json_integer((json_int_t)engine_pending_writes(e)));
+    json_object_set_new(root, "pending_overflows", json_integer((json_int_t)e->pending_overflows));
     json_object_set_new(root, "stale_refusals", json_integer((json_int_t)e->stale_refusals));
     json_object_set_new(root, "logins_total", json_integer((json_int_t)e->logins_total));
     json_object_set_new(root, "activations_total", json_integer((json_int_t)e->activations_total));
@@ -121,14 +126,16 @@ char *engine_status_text(struct engine *e)
             "engine node=%u peer=%u connected=%d quorate=%d peer_present=%d fenced=%d "
             "lease_left_ms=%lld services_running=%d users_served=%llu writes_total=%llu "
             "writes_per_s=%llu stale_refusals=%llu lease_expiries=%llu quorum_fences=%llu "
-            "refused_serves=%llu reconnects=%llu txn_failures=%llu\n",
+            "refused_serves=%llu reconnects=%llu txn_failures=%llu acked_writes=%llu "
+            "degraded_writes=%llu pending_sync_writes=%llu\n",
             e->node_id, e->peer_id, st.connected, st.quorate, st.peer_present, st.fenced,
             (long long)st.lease_left_ms, e->services_running,
             (unsigned long long)engine_users_served(e), (unsigned long long)e->writes_total,
             (unsigned long long)e->writes_per_s, (unsigned long long)e->stale_refusals,
             (unsigned long long)st.lease_expiries, (unsigned long long)st.quorum_fences,
             (unsigned long long)st.refused_serves, (unsigned long long)st.reconnects,
-            (unsigned long long)e->txn_failures);
+            (unsigned long long)e->txn_failures, (unsigned long long)e->acked_writes,
+            (unsigned long long)e->degraded_writes, (unsigned long long)engine_pending_writes(e));
     for (size_t i = 0; i < e->n_parts; i++) {
         struct part *p = e->parts[i];
         fprintf(f,

@@ -16,6 +16,7 @@
 #include "srm_ds.h"
 
 #include <stdbool.h>
+#include <stdio.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <uv.h>
@@ -78,6 +79,16 @@ struct service {
     bool up;
 };
 
+/* A committed transaction's sync writes to one partition, waiting for the peer. */
+struct pending_sync {
+    uint32_t part;
+    uint32_t writes;
+    uint64_t seq;
+    uint64_t commit_wall_ms;
+};
+
+#define ENGINE_PENDING_MAX 8192
+
 struct engine_opts {
     const char *node_name;
     uint32_t node_id;
@@ -88,6 +99,7 @@ struct engine_opts {
     const char *pg; /* libpq conninfo; NULL: PG* environment */
     const char *status_file;
     const char *control_path;
+    const char *acked_file; /* journal of acknowledged sync writes (default DIR/acked.log) */
     unsigned login_rate;    /* sessions opened (logins, inactive sessions) per second */
     unsigned activate_rate; /* sessions activated after a takeover per second */
     unsigned presence_rate; /* presence updates per second */
@@ -131,6 +143,13 @@ struct engine {
     uint64_t txn_failures;
     uint64_t last_status_ms;
     char last_stop[256];
+    /* sync writes (login, SIP registration) committed and waiting for the peer to apply
+     * them: acknowledged (journaled) once srmd's replication reports them applied, or
+     * once it degrades sync to async (journaled as such) */
+    struct pending_sync pending[ENGINE_PENDING_MAX];
+    size_t pending_head, pending_n;
+    uint64_t acked_writes, degraded_writes, pending_overflows;
+    FILE *acked;
     /* users file, parsed once, all partitions */
     bool file_loaded;
 };
@@ -142,6 +161,10 @@ uint64_t engine_now_ms(void);
 int engine_client_start(struct engine *e);
 struct part *engine_part(struct engine *e, uint32_t id, bool create);
 void engine_tick(struct engine *e);
+/* Journals and counts the sync writes the peer has applied (or that degraded to async). */
+void engine_sync_poll(struct engine *e);
+/* Sync writes committed and not yet acknowledged. */
+uint64_t engine_pending_writes(const struct engine *e);
 void engine_counters_send(struct engine *e);
 /* Users of a partition arrived (from load.c); takes the arrays. */
 void engine_part_users(struct engine *e, struct part *p, struct user *users, size_t n, char *arena,

@@ -195,7 +195,7 @@ static int parse_uint(const char *s, unsigned *ret)
 int main(int argc, char **argv)
 {
     static struct engine e;
-    static char data_dir[4096], status_file[4096], control_path[4096];
+    static char data_dir[4096], status_file[4096], control_path[4096], acked_file[4096];
     enum srm_log_level level = SRM_LOG_NOTICE;
     const char *env;
     int r;
@@ -356,6 +356,13 @@ int main(int argc, char **argv)
             snprintf(status_file, sizeof(status_file), "%s/status.json", e.o.run_dir);
             e.o.status_file = status_file;
         }
+        snprintf(acked_file, sizeof(acked_file), "%s/acked.log", e.o.run_dir);
+        e.o.acked_file = acked_file;
+        e.acked = fopen(acked_file, "a");
+        if (!e.acked) {
+            fprintf(stderr, "srm-engine: cannot open %s: %s\n", acked_file, strerror(errno));
+            return 1;
+        }
     }
     if (!e.o.data_dir) {
         fprintf(stderr, "srm-engine: no datastore: give --data-dir (or set SRM_NODE_DIR)\n");
@@ -407,6 +414,8 @@ int main(int argc, char **argv)
     uv_run(e.loop, UV_RUN_DEFAULT);
     uv_loop_close(e.loop);
     srm_ds_env_close(e.env);
+    if (e.acked)
+        fclose(e.acked);
     for (size_t i = 0; i < e.n_parts; i++) {
         free(e.parts[i]->users);
         free(e.parts[i]->arena);

@@ -386,7 +386,25 @@ struct batch {
     struct part *err_part;
     uint64_t err_epoch;
     uint64_t now_wall;
+    /* sync-datastore writes (login, SIP) per partition in this transaction */
+    struct {
+        uint32_t part, writes;
+    } sync[ENGINE_PARTS_MAX];
+    size_t n_sync;
 };
+
+static void note_sync(struct batch *b, uint32_t part)
+{
+    for (size_t i = 0; i < b->n_sync; i++)
+        if (b->sync[i].part == part) {
+            b->sync[i].writes++;
+            return;
+        }
+    if (b->n_sync < ENGINE_PARTS_MAX) {
+        b->sync[b->n_sync].part = part;
+        b->sync[b->n_sync++].writes = 1;
+    }
+}
 
 static uint64_t wall_ms(void)
 {
@@ -426,6 +444,8 @@ static int put_login(struct batch *b, uint32_t part, uint64_t epoch, const char 
     int r = srm_ds_login_put(b->txn, part, epoch, &l);
 
     b->writes += r == 0;
+    if (r == 0)
+        note_sync(b, part);
     return r;
 }
 
@@ -473,6 +493,8 @@ static int put_sip(struct engine *e, struct batch *b, uint32_t part, uint64_t ep
     };
     r = srm_ds_sip_put(b->txn, part, epoch, &reg, b->now_wall);
     b->writes += r == 0;
+    if (r == 0)
+        note_sync(b, part);
     return r;
 }
 
@@ -541,8 +563,10 @@ static void do_activate(struct engine *e, struct batch *b, struct part *p, uint6
         r = srm_ds_login_del(b->txn, own->id, own_epoch, u->name, sid);
         if (r == -ENOENT)
             r = 0;
-        else
-            b->writes += r == 0;
+        else if (r == 0) {
+            b->writes++;
+            note_sync(b, own->id);
+        }
         if (r < 0) {
             fail(b, r, own, own_epoch);
             return;
@@ -743,6 +767,80 @@ static void take_tokens(double *tokens, unsigned rate, double dt)
         *tokens = rate / 10.0 + 1;
 }
 
+/* ------------------------------------------------------------------------ sync writes */
+
+static void pending_push(struct engine *e, uint32_t part, uint32_t writes, uint64_t seq,
+                         uint64_t wall)
+{
+    if (e->pending_n == ENGINE_PENDING_MAX) {
+        /* Never acknowledged: the oldest waiter is given up (counted), not journaled. */
+        e->pending_overflows++;
+        e->pending_head = (e->pending_head + 1) % ENGINE_PENDING_MAX;
+        e->pending_n--;
+    }
+    e->pending[(e->pending_head + e->pending_n++) % ENGINE_PENDING_MAX] =
+        (struct pending_sync){part, writes, seq, wall};
+}
+
+static void journal(struct engine *e, const char *what, const struct pending_sync *p)
+{
+    /* Bounded: past 16 MiB the journal starts over, the previous one kept as .1. */
+    if (e->acked && e->o.acked_file && ftell(e->acked) > (16l << 20)) {
+        char old[4200];
+        snprintf(old, sizeof(old), "%s.1", e->o.acked_file);
+        fclose(e->acked);
+        (void)rename(e->o.acked_file, old);
+        e->acked = fopen(e->o.acked_file, "a");
+    }
+    if (e->acked)
+        fprintf(e->acked, "%llu %s %u %llu %u\n", (unsigned long long)p->commit_wall_ms, what,
+                p->part, (unsigned long long)p->seq, p->writes);
+}
+
+/*
+ * Acknowledges the sync writes the peer has applied (srmd's replication raises the
+ * partition's replicated position in the datastore's shared memory as the peer
+ * acknowledges), or that sync replication gave up waiting for (degraded: committed here,
+ * not known to be on the peer). Each acknowledgement is journaled before it counts, in
+ * commit order per partition.
+ */
+void engine_sync_poll(struct engine *e)
+{
+    size_t kept = 0, n = e->pending_n;
+    bool wrote = false;
+
+    for (size_t i = 0; i < n; i++) {
+        struct pending_sync p = e->pending[(e->pending_head + i) % ENGINE_PENDING_MAX];
+        uint64_t acked = 0;
+        bool degraded = false;
+        /* Positions only grow and a partition's writes queue in commit order, so they are
+         * released in that order. */
+        if (e->env && srm_ds_sync_get(e->env, p.part, &acked, &degraded) == 0 &&
+            (acked >= p.seq || degraded)) {
+            journal(e, acked >= p.seq ? "acked" : "degraded", &p);
+            if (acked >= p.seq)
+                e->acked_writes += p.writes;
+            else
+                e->degraded_writes += p.writes;
+            wrote = true;
+            continue;
+        }
+        e->pending[(e->pending_head + kept++) % ENGINE_PENDING_MAX] = p;
+    }
+    e->pending_n = kept;
+    if (wrote && e->acked)
+        fflush(e->acked);
+}
+
+uint64_t engine_pending_writes(const struct engine *e)
+{
+    uint64_t n = 0;
+
+    for (size_t i = 0; i < e->pending_n; i++)
+        n += e->pending[(e->pending_head + i) % ENGINE_PENDING_MAX].writes;
+    return n;
+}
+
 void engine_tick(struct engine *e)
 {
     static struct batch b;
@@ -780,7 +878,9 @@ void engine_tick(struct engine *e)
     logins = (unsigned)e->login_tokens;
     activations = (unsigned)e->activate_tokens;
     presence = (unsigned)e->presence_tokens;
+    engine_sync_poll(e);
     b.n = 0;
+    b.n_sync = 0;
     b.writes = 0;
     b.err = 0;
     b.err_part = NULL;
@@ -823,6 +923,11 @@ void engine_tick(struct engine *e)
         srm_ds_txn_abort(b.txn);
         return;
     }
+    /* The commit position of each partition with sync writes: what the peer must apply. */
+    uint64_t seqs[ENGINE_PARTS_MAX];
+    for (size_t i = 0; i < b.n_sync; i++)
+        if (srm_ds_txn_seq(b.txn, b.sync[i].part, &seqs[i]) < 0)
+            seqs[i] = 0;
     r = srm_ds_txn_commit(b.txn);
     if (r < 0) {
         e->txn_failures++;
@@ -835,6 +940,9 @@ void engine_tick(struct engine *e)
     if (e->presence_tokens < 0)
         e->presence_tokens = 0;
     e->writes_total += b.writes;
+    for (size_t i = 0; i < b.n_sync; i++)
+        if (seqs[i])
+            pending_push(e, b.sync[i].part, b.sync[i].writes, seqs[i], b.now_wall);
     apply(e, &b, now, engine_now_ms());
 }
 

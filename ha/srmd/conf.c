@@ -208,7 +208,7 @@ int srmd_conf_load(const char *path, struct srmd_conf *ret, char *errbuf, size_t
 
     timing = json_object_get(root, "timing");
     if (get_u32(timing, "lease_ms", 5000, &c.lease_ms, path, errbuf, errlen) < 0 ||
-        get_u32(timing, "fence_node_ms", 200, &c.fence_node_ms, path, errbuf, errlen) < 0 ||
+        get_u32(timing, "fence_node_ms", 100, &c.fence_node_ms, path, errbuf, errlen) < 0 ||
         get_u32(timing, "stall_ms", 2000, &c.stall_ms, path, errbuf, errlen) < 0 ||
         get_u32(timing, "drain_ms", 5000, &c.drain_ms, path, errbuf, errlen) < 0 ||
         get_u32(timing, "catchup_ms", 30000, &c.catchup_ms, path, errbuf, errlen) < 0)

@@ -117,7 +117,8 @@ static uint64_t next_epoch(struct srmd *d, uint32_t part)
     return ((seen >> 8) + 1) << 8 | (d->conf->node_id & 0xff);
 }
 
-static int take_ownership(struct srmd *d, uint32_t part, uint64_t *ret_epoch)
+static int take_ownership(struct srmd *d, uint32_t part, uint64_t *ret_epoch, uint64_t *ret_gen,
+                          uint64_t *ret_applied)
 {
     struct srm_ds_txn *txn;
     int r = srm_ds_txn_begin(d->ds, 0, &txn);
@@ -125,6 +126,9 @@ static int take_ownership(struct srmd *d, uint32_t part, uint64_t *ret_epoch)
     if (r < 0)
         return r;
     r = srm_ds_owner_set(txn, part, d->conf->node_id, next_epoch(d, part), ret_epoch);
+    /* How far the peer's writes to this partition had reached us when ownership moved. */
+    if (r >= 0)
+        r = srm_ds_log_pos(txn, part, d->conf->peer_id, ret_gen, ret_applied);
     if (r < 0) {
         srm_ds_txn_abort(txn);
         return r;
@@ -156,6 +160,18 @@ static void op_finish(struct srmd *d, int err)
 {
     bool was = d->op.busy;
 
+    if (was && d->op.moving_since_ns && err == 0) {
+        char ids[32] = "";
+        if (d->op.parts & SRM_FSM_PART_OWN)
+            snprintf(ids, sizeof(ids), "%" PRIu32, d->self_part);
+        if (d->op.parts & SRM_FSM_PART_PEER)
+            snprintf(ids + strlen(ids), sizeof(ids) - strlen(ids), "%s%" PRIu32, ids[0] ? "," : "",
+                     d->peer_part);
+        srm_log_notice("+partition-move %s %s in %.3f ms (ownership and engines)",
+                       d->op.acquire ? "acquired" : "released", ids,
+                       (double)(uv_hrtime() - d->op.moving_since_ns) / 1e6);
+    }
+    d->op.moving_since_ns = 0;
     uv_timer_stop(&d->op.timer);
     d->op.busy = false;
     d->op.waiting_catchup = false;
@@ -240,19 +256,23 @@ void srmd_op_continue(struct srmd *d)
     unsigned parts = d->op.parts;
     int r = 0;
 
+    d->op.moving_since_ns = uv_hrtime();
     if (d->op.acquire) {
         for (unsigned p = SRM_FSM_PART_OWN; p <= SRM_FSM_PART_PEER; p <<= 1) {
-            uint64_t epoch = 0;
+            uint64_t epoch = 0, gen = 0, applied = 0;
             uint32_t id = part_id(d, p);
             if (!(parts & p))
                 continue;
-            r = take_ownership(d, id, &epoch);
+            r = take_ownership(d, id, &epoch, &gen, &applied);
             if (r < 0) {
                 srm_log_error("taking ownership of partition %" PRIu32 " failed: %s", id,
                               srm_strerror(r));
                 break;
             }
-            srm_log_notice("+partition-acquired %" PRIu32 " epoch %" PRIu64, id, epoch);
+            srm_log_notice("+partition-acquired %" PRIu32 " epoch %" PRIu64
+                           " (the peer's writes applied through seq %" PRIu64 ", log gen %" PRIu64
+                           ")",
+                           id, epoch, applied, gen);
             d->counters.acquisitions++;
             d->repl_role[p == SRM_FSM_PART_OWN ? 0 : 1] = SRM_REPL_ROLE_SOURCE;
             srm_repl_partition_set(d->repl, id, SRM_REPL_ROLE_SOURCE, epoch);

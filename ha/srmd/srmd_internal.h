@@ -123,6 +123,7 @@ struct srmd {
         uint32_t cmds[SRMD_CMDS_MAX];
         size_t ncmds;
         uint64_t catchup_deadline;
+        uint64_t moving_since_ns; /* ownership change started (CLOCK_MONOTONIC) */
         uv_timer_t timer;
     } op;
 
