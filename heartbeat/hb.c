@@ -442,21 +442,41 @@ void srm__hb_on_membership(struct srm_hb *hb, bool quorate, bool peer_in_view)
         hb->cb.membership_cb(hb, peer_in_view, quorate, hb->data);
 }
 
+/* Margin beyond a ring change and a keepalive interval before silence means loss. */
+#define RING_CHANGE_MARGIN_MS 500u
+
+static uint32_t timeout_floor(const struct srm_hb *hb)
+{
+    return hb->ring_change_ms ? hb->interval_ms + hb->ring_change_ms + RING_CHANGE_MARGIN_MS : 0;
+}
+
+uint32_t srm__hb_timeout(const struct srm_hb *hb)
+{
+    uint32_t floor = timeout_floor(hb);
+    return hb->timeout_ms > floor ? hb->timeout_ms : floor;
+}
+
+uint32_t srm__hb_init_timeout(const struct srm_hb *hb)
+{
+    uint32_t floor = timeout_floor(hb);
+    return hb->init_timeout_ms > floor ? hb->init_timeout_ms : floor;
+}
+
 static void check_peer(struct srm_hb *hb)
 {
     switch (hb->peer_state) {
     case SRM_HB_PEER_UNKNOWN:
-        if (hb->now >= hb->started_at + hb->init_timeout_ms)
+        if (hb->now >= hb->started_at + srm__hb_init_timeout(hb))
             peer_lose(hb, SRM_HB_LOSS_TIMEOUT, true);
         break;
     case SRM_HB_PEER_ALIVE:
     case SRM_HB_PEER_RESTARTING:
         account_missed(hb);
-        if (hb->now >= hb->last_heard + hb->timeout_ms)
+        if (hb->now >= hb->last_heard + srm__hb_timeout(hb))
             peer_lose(hb, SRM_HB_LOSS_TIMEOUT, false);
         break;
     case SRM_HB_PEER_LOST:
-        if (hb->rejoined_at && hb->now >= hb->rejoined_at + hb->timeout_ms) {
+        if (hb->rejoined_at && hb->now >= hb->rejoined_at + srm__hb_timeout(hb)) {
             hb->rejoined_at = 0;
             peer_lose(hb, SRM_HB_LOSS_TIMEOUT, false);
         }
@@ -482,20 +502,20 @@ static uint64_t next_deadline(const struct srm_hb *hb)
         next = min64(next, hb->send_pending ? hb->now + SRM__HB_RETRY_MS : hb->next_send);
     switch (hb->peer_state) {
     case SRM_HB_PEER_UNKNOWN:
-        next = min64(next, hb->started_at + hb->init_timeout_ms);
+        next = min64(next, hb->started_at + srm__hb_init_timeout(hb));
         break;
     case SRM_HB_PEER_ALIVE: {
         uint64_t iv = hb->interval_ms;
         next = min64(next, hb->last_heard + (hb->missed_counted + 1) * iv + iv / 2);
-        next = min64(next, hb->last_heard + hb->timeout_ms);
+        next = min64(next, hb->last_heard + srm__hb_timeout(hb));
         break;
     }
     case SRM_HB_PEER_RESTARTING:
-        next = min64(next, hb->last_heard + hb->timeout_ms);
+        next = min64(next, hb->last_heard + srm__hb_timeout(hb));
         break;
     case SRM_HB_PEER_LOST:
         if (hb->rejoined_at)
-            next = min64(next, hb->rejoined_at + hb->timeout_ms);
+            next = min64(next, hb->rejoined_at + srm__hb_timeout(hb));
         break;
     default:
         break;
@@ -765,8 +785,8 @@ void srm_hb_resume(struct srm_hb *hb, uint64_t now_ms)
         hb->last_heard = now_ms;
         hb->missed_counted = 0;
     }
-    if (hb->peer_state == SRM_HB_PEER_UNKNOWN && hb->started_at + hb->init_timeout_ms < now_ms)
-        hb->started_at = now_ms - hb->init_timeout_ms + hb->timeout_ms;
+    if (hb->peer_state == SRM_HB_PEER_UNKNOWN && hb->started_at + srm__hb_init_timeout(hb) < now_ms)
+        hb->started_at = now_ms - srm__hb_init_timeout(hb) + srm__hb_timeout(hb);
     if (hb->rejoined_at)
         hb->rejoined_at = now_ms;
 }
@@ -774,4 +794,15 @@ void srm_hb_resume(struct srm_hb *hb, uint64_t now_ms)
 bool srm_hb_peer_in_view(const struct srm_hb *hb)
 {
     return hb->peer_in_view;
+}
+
+void srm_hb_timeouts(const struct srm_hb *hb, uint32_t *ret_keepalive_ms, uint32_t *ret_init_ms,
+                     uint32_t *ret_ring_change_ms)
+{
+    if (ret_keepalive_ms)
+        *ret_keepalive_ms = srm__hb_timeout(hb);
+    if (ret_init_ms)
+        *ret_init_ms = srm__hb_init_timeout(hb);
+    if (ret_ring_change_ms)
+        *ret_ring_change_ms = hb->ring_change_ms;
 }

@@ -128,6 +128,7 @@ int srm__hb_cs_connect(struct srm_hb *hb)
     hb->cpg_fd = cpg_fd;
     hb->quorum_fd = quorum_fd;
     hb->node_id = local;
+    hb->ring_change_ms = srm__hb_cs_ring_change_ms();
     return 0;
 
 fail_quorum:
@@ -135,6 +136,20 @@ fail_quorum:
 fail_cpg:
     cpg_finalize(cpg);
     return r;
+}
+
+uint32_t srm__hb_cs_ring_change_ms(void)
+{
+    cmap_handle_t cmap;
+    uint32_t token = 0, consensus = 0;
+
+    if (cmap_initialize(&cmap) != CS_OK)
+        return 0;
+    if (cmap_get_uint32(cmap, "runtime.config.totem.token", &token) != CS_OK ||
+        cmap_get_uint32(cmap, "runtime.config.totem.consensus", &consensus) != CS_OK)
+        token = consensus = 0;
+    cmap_finalize(cmap);
+    return token + consensus;
 }
 
 static void group_name(const struct srm_hb *hb, struct cpg_name *ret_name)

@@ -9,6 +9,7 @@
 
 #include "srm_hb.h"
 
+#include <corosync/cmap.h>
 #include <corosync/cpg.h>
 #include <corosync/quorum.h>
 
@@ -81,6 +82,10 @@ struct srm_hb {
     uint32_t interval_ms;
     uint32_t timeout_ms;
     uint32_t init_timeout_ms;
+    /* Corosync's token + consensus timeouts (read at connect; 0: unknown): how long a ring
+     * change can hold every message back. The timeouts in force are never shorter than it
+     * plus a keepalive interval and a margin (srm__hb_timeout, srm__hb_init_timeout). */
+    uint32_t ring_change_ms;
     uint32_t reconnect_ms;
     uint64_t incarnation;
     struct srm_hb_callbacks cb;
@@ -140,6 +145,8 @@ void srm__hb_on_confchg(struct srm_hb *hb, const struct cpg_address *members, si
                         const struct cpg_address *left, size_t n_left,
                         const struct cpg_address *joined, size_t n_joined);
 void srm__hb_on_quorum(struct srm_hb *hb, bool quorate);
+uint32_t srm__hb_timeout(const struct srm_hb *hb);
+uint32_t srm__hb_init_timeout(const struct srm_hb *hb);
 void srm__hb_on_membership(struct srm_hb *hb, bool quorate, bool peer_in_view);
 
 /*
@@ -152,6 +159,9 @@ int srm__hb_cs_error(cs_error_t err);
  * tracking, sets hb->cpg, hb->quorum, hb->cpg_fd, hb->quorum_fd and hb->node_id. Closes what
  * it opened on failure. Does not join. */
 int srm__hb_cs_connect(struct srm_hb *hb);
+/* Corosync's token + consensus timeouts from its runtime configuration (cmap), 0 if it
+ * cannot be read. */
+uint32_t srm__hb_cs_ring_change_ms(void);
 /* Leaves the group if joined and finalizes both handles. */
 void srm__hb_cs_disconnect(struct srm_hb *hb);
 int srm__hb_cs_join(struct srm_hb *hb);

@@ -345,6 +345,17 @@ int srm_hb_set_timing(struct srm_hb *hb, uint32_t keepalive_interval_ms,
 /* This node's quorum as last known (false while disconnected or before the first connection). */
 bool srm_hb_quorate(const struct srm_hb *hb);
 
+/*
+ * The timeouts in force: the configured ones (srm_hb_options, srm_hb_set_timing), raised
+ * to Corosync's ring change (its token + consensus timeouts, read at each connection) plus
+ * a keepalive interval and 500 ms: while Corosync forms a new membership it delivers no
+ * message, and that silence is not the peer's. *ret_ring_change_ms is 0 while Corosync's
+ * timing is unknown (not connected yet, or unreadable), and the configured values apply.
+ * Any pointer may be NULL.
+ */
+void srm_hb_timeouts(const struct srm_hb *hb, uint32_t *ret_keepalive_ms, uint32_t *ret_init_ms,
+                     uint32_t *ret_ring_change_ms);
+
 /* Whether the peer's node is in the last membership view. */
 bool srm_hb_peer_in_view(const struct srm_hb *hb);
 

@@ -121,6 +121,7 @@ static void reloaded(struct srm_db *db, struct srm_db_result *res, void *data)
                                   (uint32_t)d->params.init_keepalive_timeout * 1000);
         if (r < 0)
             srm_log_warn("heartbeat timing not applied: %s", srm_strerror(r));
+        srmd_hb_timing_check(d);
         srmd_hb_rearm(d);
     }
     srm_log_info("configuration reloaded (HA %s)", d->ha_enabled ? "enabled" : "disabled");

@@ -556,11 +556,31 @@ void srmd_hb_rearm(struct srmd *d)
     uv_timer_start(&d->hb_timer, hb_timer_cb, next > now ? next - now : 0, 0);
 }
 
+/* Says when Corosync's ring change makes the keepalive timeouts in force longer than the
+ * parameters (once per value). */
+void srmd_hb_timing_check(struct srmd *d)
+{
+    uint32_t ka = 0, init = 0, ring = 0;
+    uint32_t want_ka = (uint32_t)d->params.keepalive_timeout * 1000;
+    uint32_t want_init = (uint32_t)d->params.init_keepalive_timeout * 1000;
+
+    srm_hb_timeouts(d->hb, &ka, &init, &ring);
+    if (ring == 0 || (ka <= want_ka && init <= want_init) || ka == d->hb_raised_ms)
+        return;
+    d->hb_raised_ms = ka;
+    srm_log_warn("-keepalive-timeout: keepalive_timeout %u ms / init_keepalive_timeout %u ms are "
+                 "shorter than a Corosync membership change (token + consensus: %u ms) plus a "
+                 "keepalive interval and 500 ms; using %u ms / %u ms",
+                 want_ka, want_init, ring, ka, init);
+}
+
 static void hb_fds_cb(struct srm_hb *hb, const int *fds, size_t nfds, void *data)
 {
     struct srmd *d = data;
 
     (void)hb;
+    if (nfds > 0)
+        srmd_hb_timing_check(d);
     for (size_t i = 0; i < d->n_hb_polls; i++) {
         uv_poll_stop(&d->hb_polls[i]);
         uv_close((uv_handle_t *)&d->hb_polls[i], NULL);

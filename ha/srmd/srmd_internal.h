@@ -126,6 +126,7 @@ struct srmd {
         uint64_t moving_since_ns; /* ownership change started (CLOCK_MONOTONIC) */
         uv_timer_t timer;
     } op;
+    uint32_t hb_raised_ms; /* keepalive timeout last said to be raised (srmd_hb_timing_check) */
 
     /* the admin API */
     struct srmd_admin *admin;
@@ -152,6 +153,7 @@ void srmd_op_continue(struct srmd *d);
 void srmd_op_start(struct srmd *d);
 long srmd_fault(struct srmd *d, const char *name, bool consume);
 void srmd_lease_renew(struct srmd *d);
+void srmd_hb_timing_check(struct srmd *d);
 void srmd_stop(struct srmd *d);
 void srmd_core_start_cb(uv_timer_t *t);
 

@@ -4,6 +4,8 @@
  */
 #include "fake_corosync.h"
 
+#include <corosync/cmap.h>
+
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -56,6 +58,9 @@ cs_error_t __wrap_quorum_trackstart(quorum_handle_t handle, unsigned int flags);
 cs_error_t __wrap_quorum_dispatch(quorum_handle_t handle, cs_dispatch_flags_t flags);
 cs_error_t __wrap_quorum_context_set(quorum_handle_t handle, const void *context);
 cs_error_t __wrap_quorum_context_get(quorum_handle_t handle, const void **context);
+cs_error_t __wrap_cmap_initialize(cmap_handle_t *handle);
+cs_error_t __wrap_cmap_get_uint32(cmap_handle_t handle, const char *key, uint32_t *u32);
+cs_error_t __wrap_cmap_finalize(cmap_handle_t handle);
 
 void fake_logf(const char *fmt, ...)
 {
@@ -416,4 +421,34 @@ cs_error_t __wrap_quorum_context_get(quorum_handle_t handle, const void **contex
         return CS_ERR_BAD_HANDLE;
     *context = quorum_ctx;
     return CS_OK;
+}
+
+/* ---- cmap: Corosync's runtime timing */
+
+#define FAKE_CMAP_HANDLE 0xc3a9u
+
+cs_error_t __wrap_cmap_initialize(cmap_handle_t *handle)
+{
+    if (!fake.up || fake.token_ms == 0)
+        return CS_ERR_LIBRARY;
+    *handle = FAKE_CMAP_HANDLE;
+    return CS_OK;
+}
+
+cs_error_t __wrap_cmap_get_uint32(cmap_handle_t handle, const char *key, uint32_t *u32)
+{
+    if (handle != FAKE_CMAP_HANDLE)
+        return CS_ERR_BAD_HANDLE;
+    if (strcmp(key, "runtime.config.totem.token") == 0)
+        *u32 = fake.token_ms;
+    else if (strcmp(key, "runtime.config.totem.consensus") == 0)
+        *u32 = fake.consensus_ms;
+    else
+        return CS_ERR_NOT_EXIST;
+    return CS_OK;
+}
+
+cs_error_t __wrap_cmap_finalize(cmap_handle_t handle)
+{
+    return handle == FAKE_CMAP_HANDLE ? CS_OK : CS_ERR_BAD_HANDLE;
 }

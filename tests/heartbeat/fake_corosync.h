@@ -28,6 +28,8 @@ struct fake_cs {
     cs_error_t mcast_error;    /* when not CS_OK, every cpg_mcast_joined answers it */
     cs_error_t dispatch_error; /* when not CS_OK, every cpg_dispatch answers it */
     bool loopback;             /* deliver our multicasts back to us (default true) */
+    uint32_t token_ms;         /* cmap runtime.config.totem.token; 0: cmap unavailable */
+    uint32_t consensus_ms;     /* cmap runtime.config.totem.consensus */
 
     /* observations */
     int inits, finalizes, joins, leaves, dispatches, quorum_dispatches, quorum_queries;

@@ -873,6 +873,44 @@ static void test_resume_during_init(void **state)
     assert_non_null(strstr(fake_log, "lost(timeout,init=1,q=1) "));
 }
 
+/* Corosync's ring change (token + consensus) holds every message back: the keepalive
+ * timeout in force is never shorter than it plus an interval and a margin. */
+static void test_timeout_floor_from_corosync(void **state)
+{
+    uint32_t ka = 0, init = 0, ring = 0;
+
+    (void)state;
+    fake.token_ms = 1000;
+    fake.consensus_ms = 1200;
+    start();
+    srm_hb_timeouts(C.hb, &ka, &init, &ring);
+    assert_int_equal(ring, 2200);
+    assert_int_equal(ka, INTERVAL + 2200 + 500); /* the configured 1000 is too short */
+    assert_int_equal(init, INIT);                /* 3000 is long enough */
+    peer_heard();                                /* at T0 + 200 */
+    tick(T0 + 200 + TIMEOUT + 100, 0);
+    assert_null(strstr(fake_log, "lost("));
+    fake_log_clear();
+    tick(T0 + 200 + ka, 0);
+    assert_non_null(strstr(fake_log, "lost(timeout,init=0,q=1) "));
+    /* A configured timeout above the floor is kept. */
+    assert_int_equal(srm_hb_set_timing(C.hb, INTERVAL, 5000, INIT), 0);
+    srm_hb_timeouts(C.hb, &ka, NULL, NULL);
+    assert_int_equal(ka, 5000);
+}
+
+/* Timing unknown (cmap unreadable): the configured timeouts apply. */
+static void test_timeout_without_cmap(void **state)
+{
+    uint32_t ka = 0, ring = 1;
+
+    (void)state;
+    start();
+    srm_hb_timeouts(C.hb, &ka, NULL, &ring);
+    assert_int_equal(ring, 0);
+    assert_int_equal(ka, TIMEOUT);
+}
+
 /* ------------------------------------------------------------------ corosync dies */
 
 static void test_corosync_dies_and_returns(void **state)
@@ -1080,6 +1118,8 @@ int main(void)
         T(test_rejoined_and_heard),
         T(test_resume_after_stall),
         T(test_resume_during_init),
+        T(test_timeout_floor_from_corosync),
+        T(test_timeout_without_cmap),
         T(test_corosync_dies_and_returns),
         T(test_send_finds_corosync_gone),
         T(test_start_without_corosync),
